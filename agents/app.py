@@ -1,0 +1,36 @@
+"""make_app(settings) -> the Faust app that runs every agent of a tokenrelay worker."""
+
+from __future__ import annotations
+
+import faust
+
+from agents import generation, sequencer
+from app.settings import Settings
+
+
+def broker_urls(servers: str) -> list[str]:
+    return [f"kafka://{s.strip()}" for s in servers.split(",") if s.strip()]
+
+
+def make_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        f"{settings.topic_prefix}-worker",
+        broker=broker_urls(settings.kafka),
+        web_enabled=False,
+        datadir=settings.worker_datadir,
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        # Sends leave at once: nothing on the live path waits for a batch or a commit.
+        producer_linger=0.0,
+        stream_publish_on_commit=False,
+        stream_wait_empty=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=settings.worker_session_timeout_s / 4,
+        broker_commit_interval=1.0,
+        table_cleanup_interval=60.0,
+    )
+    sequencer.register(app, settings)
+    generation.register(app, settings)
+    return app

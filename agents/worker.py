@@ -1,0 +1,34 @@
+"""run_worker(settings): create the topics, then run the Faust app until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from faust import Worker
+
+from agents.app import make_app
+from app.settings import Settings
+from app.topics import ensure_topics
+
+log = logging.getLogger("tokenrelay.worker")
+
+
+def run_worker(settings: Settings) -> int:
+    # Faust would auto-create topics with the broker's default partition count; we create them
+    # first, with ours. Its own table changelog it declares with `topic_partitions`.
+    asyncio.run(ensure_topics(settings))
+    app = make_app(settings)
+    ready = False
+
+    @app.on_partitions_assigned.connect  # type: ignore[misc]
+    async def announce(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+        nonlocal ready
+        if not ready:
+            ready = True
+            log.warning("worker ready: %d partitions assigned", len(assigned))
+
+    worker = Worker(app, loglevel="warning", quiet=True)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,138 @@
+"""The `tokenrelay` command: broker, worker, edge, up, publish, tail."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app.settings import Settings
+
+BROKER_SCRIPT = Path(__file__).resolve().parent.parent / "infra" / "kafka" / "broker.sh"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tokenrelay", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    broker = sub.add_parser("broker", help="the local Kafka broker")
+    broker.add_argument("action", choices=["start", "stop", "status"])
+    broker.set_defaults(run=_broker)
+    sub.add_parser("worker", help="one Faust worker (sequencing, generation)").set_defaults(
+        run=_worker
+    )
+    edge = sub.add_parser("edge", help="one SSE edge process")
+    edge.add_argument("--host")
+    edge.add_argument("--port", type=int)
+    edge.set_defaults(run=_edge)
+    up = sub.add_parser("up", help="broker (unless TOKENRELAY_KAFKA is set), worker and edge")
+    up.add_argument("--host")
+    up.add_argument("--port", type=int)
+    up.set_defaults(run=_up)
+    publish = sub.add_parser("publish", help="publish standard input as a response")
+    publish.add_argument("--id", required=True, dest="rid")
+    publish.add_argument("--source", default="answer")
+    publish.set_defaults(run=_publish)
+    tail = sub.add_parser("tail", help="print a response's events as they come")
+    tail.add_argument("rid")
+    tail.add_argument("--after", type=int, default=0)
+    tail.add_argument("--url", help="edge base URL (default: from settings)")
+    tail.set_defaults(run=_tail)
+    return parser
+
+
+def _broker(args: argparse.Namespace) -> int:
+    return subprocess.call(["bash", str(BROKER_SCRIPT), args.action])
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from agents.worker import run_worker
+
+    return run_worker(Settings.from_env())
+
+
+def _edge(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.edge.main import create_app
+
+    settings = Settings.from_env(edge_host=args.host, edge_port=args.port)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.edge_host,
+        port=settings.edge_port,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(edge_host=args.host, edge_port=args.port)
+    own_broker = not os.environ.get("TOKENRELAY_KAFKA")
+    if own_broker and _broker(argparse.Namespace(action="start")) != 0:
+        return 1
+    me = [sys.executable, "-m", "app.cli"]
+    env = {**os.environ, "TOKENRELAY_EDGE_HOST": settings.edge_host,
+           "TOKENRELAY_EDGE_PORT": str(settings.edge_port)}
+    children = [subprocess.Popen(me + ["worker"], env=env), subprocess.Popen(me + ["edge"], env=env)]
+    print(f"tokenrelay: demo page at http://{settings.edge_host}:{settings.edge_port}/ "
+          "(Ctrl-C stops)", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the same way as Ctrl-C
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if own_broker:
+            _broker(argparse.Namespace(action="stop"))
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from app.producer import Publisher
+    from app.topics import ensure_topics
+
+    async def publish() -> None:
+        settings = Settings.from_env()
+        await ensure_topics(settings)
+        async with Publisher(settings) as publisher:
+            writer = publisher.response(args.rid)
+            await writer.open()
+            loop = asyncio.get_running_loop()
+            while line := await loop.run_in_executor(None, sys.stdin.readline):
+                await writer.delta(line, source=args.source)
+            await writer.source_done(args.source)
+            await writer.done()
+
+    asyncio.run(publish())
+    return 0
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from app.tail import tail
+
+    settings = Settings.from_env()
+    url = args.url or f"http://{settings.edge_host}:{settings.edge_port}"
+    return asyncio.run(tail(url, args.rid, args.after))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

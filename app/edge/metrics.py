@@ -1,0 +1,32 @@
+"""The edge's Prometheus metrics, in a registry of its own (one per app, no globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.connections = Gauge("tokenrelay_edge_connections", "Open SSE streams", registry=r)
+        self.events_in = Counter(
+            "tokenrelay_edge_events_consumed", "Events read from Kafka", registry=r
+        )
+        self.events_out = Counter("tokenrelay_edge_events_sent", "Events sent to readers", registry=r)
+        self.overflows = Counter(
+            "tokenrelay_edge_subscriber_overflows",
+            "Readers moved to catch-up reads because their queue filled",
+            registry=r,
+        )
+        self.catchup_reads = Counter(
+            "tokenrelay_edge_catchup_reads", "Catch-up reads served from Kafka", registry=r
+        )
+        self.undecodable = Counter(
+            "tokenrelay_edge_undecodable", "Undecodable records skipped", registry=r
+        )
+        self.buffered = Gauge(
+            "tokenrelay_edge_buffered_events", "Events held in per-response rings", registry=r
+        )
+        self.responses = Counter(
+            "tokenrelay_edge_responses_created", "Responses started via POST", registry=r
+        )

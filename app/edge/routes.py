@@ -1,0 +1,202 @@
+"""Thin HTTP endpoints of the edge. Faults from the error tree become JSON errors here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka.errors import KafkaError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from app.edge import sse
+from app.edge.fanout import Tracked
+from app.edge.resume import Reader
+from app.edge.state import EdgeState
+from app.errors import (
+    BadRequest,
+    BodyTooLarge,
+    TokenRelayError,
+    Unavailable,
+    UnknownResponse,
+)
+from app.producer import new_response_id
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+MODELS = ("demo",)
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _state(request: Request) -> EdgeState:
+    state: EdgeState = request.app.state.edge
+    return state
+
+
+async def create_response(request: Request) -> Response:
+    edge = _state(request)
+    body = await _json_body(request, edge.settings.edge_max_body)
+    model = body.get("model")
+    if model not in MODELS:
+        raise BadRequest(f"unknown model {model!r}; available: {', '.join(MODELS)}")
+    if not isinstance(body.get("input", ""), str) or not isinstance(body.get("messages", []), list):
+        raise BadRequest("'input' must be a string and 'messages' a list")
+    params = body.get("params") or {}
+    if not isinstance(params, dict):
+        raise BadRequest("'params' must be an object")
+    _check_number(params, "tokens", 1, 1_000_000)
+    _check_number(params, "rate", 0, 100_000)
+    _check_number(params, "first_token_ms", 0, 600_000)
+    writer = edge.publisher.response(new_response_id())
+    request_value = {**body, "rid": writer.rid, "params": params}
+    try:
+        await writer.open()
+        sent = await edge.publisher.send(
+            edge.settings.requests_topic, writer.rid, orjson.dumps(request_value)
+        )
+        await sent
+    except KafkaError as exc:
+        raise Unavailable(f"Kafka is not reachable: {exc}") from None
+    edge.metrics.responses.inc()
+    return JSONResponse(
+        {"id": writer.rid, "events_url": f"/v1/responses/{writer.rid}/events",
+         "status": "in_progress"},
+        status_code=201,
+    )
+
+
+async def stream_events(request: Request) -> Response:
+    edge = _state(request)
+    after = sse.parse_cursor(
+        request.headers.get("last-event-id"), request.query_params.get("after")
+    )
+    tracked = await _find(edge, request.path_params["rid"])
+    if tracked.final_seq and after >= tracked.final_seq:
+        return Response(status_code=204)
+    body = await Reader(edge.fanout, edge.history, edge.metrics).open(tracked, after)
+    return EventSourceResponse(
+        body,
+        headers=SSE_HEADERS,
+        ping=edge.settings.heartbeat_s,
+        sep="\n",
+        ping_message_factory=lambda: ServerSentEvent(comment="ping"),
+        send_timeout=edge.settings.edge_send_timeout_s,
+    )
+
+
+async def snapshot(request: Request) -> Response:
+    edge = _state(request)
+    tracked = await _find(edge, request.path_params["rid"])
+    sources: dict[str, list[str]] = {}
+    last_seq = 0
+    frames = tracked.frames_after(0)
+    backlog = frames if frames is not None else [f async for f in edge.history.read(tracked, 0)]
+    for frame in backlog:
+        last_seq = frame.seq
+        parts = sources.setdefault(frame.event.source, [])
+        if frame.event.text is not None:
+            parts.append(frame.event.text)
+    status = tracked.status if tracked.final_seq and last_seq >= tracked.final_seq else "in_progress"
+    return JSONResponse({
+        "id": tracked.rid,
+        "status": status,
+        "last_seq": last_seq,
+        "sources": {source: "".join(parts) for source, parts in sources.items()},
+    })
+
+
+async def cancel(request: Request) -> Response:
+    edge = _state(request)
+    tracked = await _find(edge, request.path_params["rid"])
+    if tracked.final_seq:
+        return JSONResponse({"id": tracked.rid, "status": tracked.status, "cancelled": False})
+    try:
+        sent = await edge.publisher.send(
+            edge.settings.requests_topic, tracked.rid,
+            orjson.dumps({"rid": tracked.rid, "action": "cancel"}),
+        )
+        await sent
+    except KafkaError as exc:
+        raise Unavailable(f"Kafka is not reachable: {exc}") from None
+    return JSONResponse({"id": tracked.rid, "status": "cancelling", "cancelled": True},
+                        status_code=202)
+
+
+async def healthz(request: Request) -> Response:
+    live = _state(request).fanout.live
+    return JSONResponse({"live": live}, status_code=200 if live else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(_state(request).metrics.registry),
+                    media_type=CONTENT_TYPE_LATEST)
+
+
+async def index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html")
+
+
+async def _find(edge: EdgeState, rid: str) -> Tracked:
+    tracked = await edge.fanout.lookup(rid, edge.settings.edge_unknown_wait_ms / 1000)
+    if tracked is None:
+        raise UnknownResponse(f"no response with id {rid[:200]!r}")
+    return tracked
+
+
+async def _json_body(request: Request, limit: int) -> dict[str, Any]:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body is over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body is over {limit} bytes")
+        chunks.append(chunk)
+    try:
+        body = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError:
+        raise BadRequest("request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+def _check_number(params: dict[str, Any], name: str, low: float, high: float) -> None:
+    value = params.get(name)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise BadRequest(f"params.{name} must be a number from {low} to {high}")
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def on_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, TokenRelayError):
+        return error_response(exc.status, exc.code, str(exc))
+    if isinstance(exc, HTTPException):
+        return error_response(exc.status_code, "http_error", str(exc.detail))
+    if isinstance(exc, KafkaError):
+        return error_response(503, "unavailable", "Kafka is not reachable right now")
+    raise exc
+
+
+ROUTES = [
+    Route("/", index),
+    Route("/v1/responses", create_response, methods=["POST"]),
+    Route("/v1/responses/{rid}/events", stream_events),
+    Route("/v1/responses/{rid}", snapshot),
+    Route("/v1/responses/{rid}/cancel", cancel, methods=["POST"]),
+    Route("/healthz", healthz),
+    Route("/metrics", metrics),
+    Mount("/static", StaticFiles(directory=STATIC), name="static"),
+]
+EXCEPTION_HANDLERS = {TokenRelayError: on_error, HTTPException: on_error, KafkaError: on_error}

@@ -1,0 +1,20 @@
+"""What the edge's endpoints share: built in the lifespan, passed down via app.state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.edge.fanout import Fanout
+from app.edge.history import History
+from app.edge.metrics import Metrics
+from app.producer import Publisher
+from app.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeState:
+    settings: Settings
+    metrics: Metrics
+    fanout: Fanout
+    history: History
+    publisher: Publisher

@@ -1,0 +1,58 @@
+"""The one exception tree. The edge maps these to HTTP statuses in one place (edge/routes.py)."""
+
+from __future__ import annotations
+
+
+class TokenRelayError(Exception):
+    """Base of every tokenrelay fault."""
+
+    retriable = False
+    status = 400
+    code = "bad_request"
+
+
+class DecodeError(TokenRelayError):
+    """A Kafka message value that is not a valid event."""
+
+    code = "undecodable"
+
+
+class BadCursor(TokenRelayError):
+    """A resume position that is not a non-negative decimal integer."""
+
+    code = "bad_cursor"
+
+
+class BadRequest(TokenRelayError):
+    """A request body or parameter the edge cannot accept."""
+
+    code = "bad_request"
+
+
+class BodyTooLarge(TokenRelayError):
+    """A request body over the configured limit."""
+
+    status = 413
+    code = "body_too_large"
+
+
+class UnknownResponse(TokenRelayError):
+    """No response with this id is known."""
+
+    status = 404
+    code = "unknown_response"
+
+
+class NotRetained(TokenRelayError):
+    """The events after the requested position are no longer retained."""
+
+    status = 410
+    code = "not_retained"
+
+
+class Unavailable(TokenRelayError):
+    """Kafka cannot be reached right now."""
+
+    retriable = True
+    status = 503
+    code = "unavailable"

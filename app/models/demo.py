@@ -1,0 +1,56 @@
+"""The built-in `demo` model: a realistic markdown answer (prose, a list, a fenced code block)
+streamed token by token at a steady rate, so everything works with no model server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+
+_SECTION = """## Part {i}: {topic}
+
+Streaming a model's answer token by token lets a reader start at once instead of waiting \
+for the whole reply. Each token is published to Kafka under the response id, sequenced, \
+and fanned out to every reader, who can resume from any position after a drop.
+
+Things to check in part {i}:
+
+- the first token arrives within milliseconds;
+- a dropped connection resumes **without a gap** or a repeat;
+- slow readers never slow down fast ones.
+
+```python
+async def relay_{i}(tokens):
+    async for token in tokens:
+        yield token.upper()  # step {i}
+```
+
+"""
+
+_TOKEN = re.compile(r"\s*\S+|\s+")
+
+
+def _tokens(prompt: str) -> Iterator[str]:
+    topic = " ".join(prompt.split()[:6]) or "streaming"
+    i = 1
+    while True:
+        yield from _TOKEN.findall(_SECTION.format(i=i, topic=topic))
+        i += 1
+
+
+async def generate(
+    prompt: str, *, tokens: int, rate: float, first_token_ms: float = 0.0
+) -> AsyncIterator[str]:
+    """Yield `tokens` chunks at `rate` per second (0 or less: as fast as possible)."""
+    start = time.monotonic() + first_token_ms / 1000.0
+    source = _tokens(prompt)
+    for i in range(tokens):
+        if rate > 0:
+            # Scheduled from the start, so slow iterations do not make the rate drift.
+            delay = start + i / rate - time.monotonic()
+            await asyncio.sleep(max(0.0, delay))
+        elif i % 64 == 0:
+            await asyncio.sleep(0)
+        yield next(source)

@@ -1,0 +1,88 @@
+"""Settings: one frozen dataclass, read once from `TOKENRELAY_*` environment variables.
+
+Every field is one variable: `kafka` <- `TOKENRELAY_KAFKA`, `edge_port` <- `TOKENRELAY_EDGE_PORT`.
+The README's settings table lists them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PREFIX = "TOKENRELAY_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    kafka: str = "127.0.0.1:9092"
+    topic_prefix: str = "tokenrelay"
+    partitions: int = 6
+    replication: int = 1
+    retention_ms: int = 7 * 24 * 3600 * 1000
+    edge_host: str = "127.0.0.1"
+    edge_port: int = 8000
+    heartbeat_s: float = 15.0
+    # Recent events kept in memory per response, and across all responses.
+    edge_buffer_events: int = 4096
+    edge_buffer_budget: int = 500_000
+    # Events queued for one reader before it is moved to catch-up reads.
+    edge_subscriber_queue: int = 1024
+    # A reader whose socket accepts nothing for this long is disconnected.
+    edge_send_timeout_s: float = 30.0
+    # How far back a starting edge reads the events topic to warm its buffers.
+    edge_warm_ms: int = 15 * 60 * 1000
+    # How long a reader of a not-yet-known response waits for it before a 404.
+    edge_unknown_wait_ms: int = 3000
+    edge_max_body: int = 1 << 20
+    edge_max_catchup_reads: int = 32
+    worker_datadir: str = ".tokenrelay/worker"
+    # A worker that stops heart-beating loses its partitions after this long.
+    worker_session_timeout_s: float = 10.0
+    # How far back (from the log end) a sequencer re-reads its output after a crash.
+    sequencer_recovery_ms: int = 120_000
+    generation_concurrency: int = 64
+    demo_tokens: int = 400
+    demo_rate: float = 50.0
+    demo_first_token_ms: float = 0.0
+
+    @property
+    def tokens_topic(self) -> str:
+        return f"{self.topic_prefix}.tokens"
+
+    @property
+    def events_topic(self) -> str:
+        return f"{self.topic_prefix}.events"
+
+    @property
+    def responses_topic(self) -> str:
+        return f"{self.topic_prefix}.responses"
+
+    @property
+    def requests_topic(self) -> str:
+        return f"{self.topic_prefix}.requests"
+
+    @property
+    def deadletter_topic(self) -> str:
+        return f"{self.topic_prefix}.deadletter"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from the environment; non-None keyword overrides (flags) win."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(PREFIX + field.name.upper())
+            if raw is not None and raw != "":
+                values[field.name] = _convert(field.name, raw, type(field.default))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _convert(name: str, raw: str, kind: type) -> Any:
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SystemExit(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from None

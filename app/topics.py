@@ -1,0 +1,67 @@
+"""Every topic's name, partitions and retention in one place, and their creation.
+
+tokens, events and requests are co-partitioned (same count, key = response id), so response R
+lives in the same partition number of each; the sequencer relies on that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from app.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+def specs(settings: Settings) -> list[TopicSpec]:
+    retention = {"retention.ms": str(settings.retention_ms)}
+    p = settings.partitions
+    return [
+        TopicSpec(settings.tokens_topic, p, retention),
+        TopicSpec(settings.events_topic, p, retention),
+        TopicSpec(settings.requests_topic, p, retention),
+        # One record per response state change; compaction keeps the latest per id.
+        TopicSpec(
+            settings.responses_topic, p, {**retention, "cleanup.policy": "compact,delete"}
+        ),
+        TopicSpec(settings.deadletter_topic, 1, retention),
+    ]
+
+
+async def ensure_topics(settings: Settings) -> dict[str, int]:
+    """Create every topic that does not exist yet; existing ones are left as they are.
+
+    Returns each topic's partition count as Kafka has it.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(s.name, s.partitions, settings.replication, topic_configs=s.config)
+            for s in specs(settings)
+            if s.name not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process won the race: fine
+        names = [s.name for s in specs(settings)]
+        for _ in range(100):  # a just-created topic takes a moment to show its partitions
+            found = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(names)}
+            if all(found.get(name) for name in names):
+                return found
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"topics not ready in Kafka: {found}")
+    finally:
+        await admin.close()

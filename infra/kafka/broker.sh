@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# Owns a local single-node Kafka broker (KRaft, broker and controller in one JVM) run from
+# Kafka's Maven Central jars: fetch them, format storage once, start, stop, status.
+# Usage: broker.sh fetch | start | stop | status | console-consumer ARGS...
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+POM="$HERE/pom.xml"
+KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM")"
+
+# Absolute paths: DIR ends up in the JVM's command line, which is how broker_pid
+# recognises our broker, so a relative dir would match only from the same cwd.
+CACHE="$(realpath -m "${TOKENRELAY_KAFKA_CACHE:-$HOME/.cache/tokenrelay/kafka-$KAFKA_VERSION}")"
+LIBS="$CACHE/libs"
+DIR="$(realpath -m "${TOKENRELAY_BROKER_DIR:-$REPO/.tokenrelay/broker}")"
+PORT="${TOKENRELAY_BROKER_PORT:-9092}"
+CONTROLLER_PORT="${TOKENRELAY_BROKER_CONTROLLER_PORT:-9093}"
+HEAP="${TOKENRELAY_BROKER_HEAP:--Xmx512m -Xms256m}"
+AUTO_CREATE="${TOKENRELAY_BROKER_AUTO_CREATE:-true}"
+START_TIMEOUT_S=90
+STOP_TIMEOUT_S=30
+
+die() { echo "broker.sh: $*" >&2; exit 1; }
+
+port_open() { (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The pid in broker.pid counts only if it is still our JVM: after a reboot the number
+# may belong to an unrelated process, which we must neither report nor kill.
+broker_pid() {
+  local pid
+  [[ -f "$DIR/broker.pid" ]] || return 1
+  pid="$(<"$DIR/broker.pid")"
+  [[ -r "/proc/$pid/cmdline" ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$DIR/server.properties" || return 1
+  echo "$pid"
+}
+
+# The marker holds the pom's hash, so a half-finished copy or a version bump with a
+# fixed TOKENRELAY_KAFKA_CACHE is fetched again. flock keeps two tests starting brokers
+# at once from copying into the same dir; it runs in a subshell so the lock's fd is not
+# inherited by the broker JVM.
+fetch() {
+  local want
+  want="$(sha256sum "$POM" | cut -d' ' -f1)"
+  [[ "$(cat "$CACHE/fetched" 2>/dev/null)" == "$want" ]] && return 0
+  command -v mvn >/dev/null || die "mvn not found (apt-get install maven)"
+  mkdir -p "$CACHE"
+  (
+    flock 8
+    [[ "$(cat "$CACHE/fetched" 2>/dev/null)" == "$want" ]] && exit 0
+    echo "fetching Kafka $KAFKA_VERSION jars into $LIBS" >&2
+    rm -rf "$LIBS" "$CACHE/fetched"
+    mvn -q -B -f "$POM" dependency:copy-dependencies -DoutputDirectory="$LIBS" \
+      >"$CACHE/fetch.log" 2>&1 || die "mvn failed; see $CACHE/fetch.log:"$'\n'"$(tail -n 30 "$CACHE/fetch.log")"
+    echo "$want" >"$CACHE/fetched"
+  ) 8>"$CACHE/fetch.lock"
+}
+
+kafka_java() { java -cp "$LIBS/*" "$@"; }
+
+write_config() {
+  mkdir -p "$DIR"
+  cat >"$DIR/server.properties" <<EOF
+# Written by infra/kafka/broker.sh on every start; edit the script, not this file.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$DIR/data
+num.partitions=1
+auto.create.topics.enable=$AUTO_CREATE
+log.retention.hours=168
+# One node: internal topics cannot have more replicas than that.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# Tests start and stop consumers constantly; don't make each join wait 3 s.
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+EOF
+  # Without a log4j2 config the broker logs only errors, and start could not see it
+  # come up. Everything goes to stdout, which start sends to broker.log.
+  cat >"$DIR/log4j2.properties" <<'EOF'
+appender.out.type=Console
+appender.out.name=out
+appender.out.layout.type=PatternLayout
+appender.out.layout.pattern=[%d] %p %m (%c)%n
+rootLogger.level=INFO
+rootLogger.appenderRef.out.ref=out
+logger.request.name=kafka.request.logger
+logger.request.level=WARN
+EOF
+}
+
+# Same format as `StorageTool random-uuid` (16 random bytes, base64url, no padding,
+# never starting with '-'), minus the 1.2 s JVM start: tests format a broker each run.
+random_cluster_id() {
+  local id
+  while id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"; [[ "$id" == -* ]]; do :; done
+  echo "$id"
+}
+
+# Static quorum (controller.quorum.voters), so no --standalone. meta.properties in the
+# log dir is Kafka's own "already formatted" flag; the cluster id is kept beside it.
+format_once() {
+  [[ -f "$DIR/data/meta.properties" ]] && return 0
+  [[ -s "$DIR/cluster.id" ]] || random_cluster_id >"$DIR/cluster.id"
+  kafka_java kafka.tools.StorageTool format -t "$(<"$DIR/cluster.id")" \
+    -c "$DIR/server.properties" >"$DIR/format.log" 2>&1 \
+    || die "formatting storage failed:"$'\n'"$(cat "$DIR/format.log")"
+}
+
+# Ready = client port open AND the "Kafka Server started" line. In 4.1 the port opens
+# only ~10 ms before that line, but the line is Kafka's own promise that the broker has
+# caught up with the metadata log and is unfenced, so we don't rely on the ordering.
+wait_ready() {
+  local pid="$1" waited=0
+  until port_open "$PORT" && grep -q "Kafka Server started" "$DIR/broker.log"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$DIR/broker.pid"
+      die "broker exited during start-up; last lines of $DIR/broker.log:"$'\n'"$(tail -n 30 "$DIR/broker.log")"
+    fi
+    if ((waited >= START_TIMEOUT_S * 5)); then
+      die "broker not ready after ${START_TIMEOUT_S}s (pid $pid still running); last lines of $DIR/broker.log:"$'\n'"$(tail -n 30 "$DIR/broker.log")"
+    fi
+    sleep 0.2
+    waited=$((waited + 1))
+  done
+}
+
+start() {
+  local pid heap
+  if pid="$(broker_pid)"; then
+    if ! port_open "$PORT"; then
+      echo "broker (pid $pid) is starting; waiting" >&2
+      wait_ready "$pid"
+    fi
+    echo "broker already running on 127.0.0.1:$PORT (pid $pid)"
+    return 0
+  fi
+  port_open "$PORT" && die "127.0.0.1:$PORT is in use by another process"
+  port_open "$CONTROLLER_PORT" && die "127.0.0.1:$CONTROLLER_PORT is in use by another process"
+  fetch
+  write_config
+  format_once
+  # Keep the previous run's log for post-mortems; wait_ready greps only this run's.
+  [[ -f "$DIR/broker.log" ]] && mv -f "$DIR/broker.log" "$DIR/broker.log.prev"
+  read -ra heap <<<"$HEAP"
+  nohup java "${heap[@]}" -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$DIR/log4j2.properties" \
+    -cp "$LIBS/*" kafka.Kafka "$DIR/server.properties" \
+    </dev/null >"$DIR/broker.log" 2>&1 9>&- &
+  pid=$!
+  echo "$pid" >"$DIR/broker.pid"
+  wait_ready "$pid"
+  echo "broker running on 127.0.0.1:$PORT (pid $pid, Kafka $KAFKA_VERSION, dir $DIR)"
+}
+
+stop() {
+  local pid waited=0
+  if ! pid="$(broker_pid)"; then
+    rm -f "$DIR/broker.pid"
+    echo "broker not running"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && ((waited < STOP_TIMEOUT_S * 5)); do
+    sleep 0.2
+    waited=$((waited + 1))
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "broker (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT_S}s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$DIR/broker.pid"
+  echo "broker stopped (was pid $pid)"
+}
+
+status() {
+  local pid
+  if pid="$(broker_pid)"; then
+    if port_open "$PORT"; then
+      echo "running on 127.0.0.1:$PORT (pid $pid, dir $DIR)"
+      return 0
+    fi
+    echo "starting on 127.0.0.1:$PORT (pid $pid, dir $DIR), not serving yet"
+    return 3
+  fi
+  echo "stopped (port $PORT, dir $DIR)"
+  return 3
+}
+
+# Kafka 4 moved the console consumer into kafka-tools as a Java class. Its logging goes
+# to stderr at WARN, so stdout carries only the records the test reads.
+console_consumer() {
+  fetch
+  cat >"$CACHE/tools-log4j2.properties.$$" <<'EOF'
+appender.err.type=Console
+appender.err.name=err
+appender.err.target=SYSTEM_ERR
+appender.err.layout.type=PatternLayout
+appender.err.layout.pattern=[%d] %p %m (%c)%n
+rootLogger.level=WARN
+rootLogger.appenderRef.err.ref=err
+EOF
+  mv -f "$CACHE/tools-log4j2.properties.$$" "$CACHE/tools-log4j2.properties"
+  exec java -Dlog4j2.configurationFile="$CACHE/tools-log4j2.properties" -cp "$LIBS/*" \
+    org.apache.kafka.tools.consumer.ConsoleConsumer "$@"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  # One start at a time per data dir (e.g. several pytest-xdist workers sharing the
+  # default broker): the losers wait here, then find it running. fd 9 is closed for
+  # the JVM above so the lock ends with this script, not with the broker.
+  start) mkdir -p "$DIR"; exec 9>"$DIR/start.lock"; flock 9; start ;;
+  stop) stop ;;
+  status) status ;;
+  console-consumer) shift; console_consumer "$@" ;;
+  *) die "usage: broker.sh fetch | start | stop | status | console-consumer ARGS..." ;;
+esac

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from app.edge import sse
+from app.errors import BadCursor
+from app.events import Event
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (
+            Event(rid="r", type="delta", seq=3, ts=1.5, text="hi\nthere", n=2),
+            b'id: 3\nevent: delta\ndata: {"rid":"r","source":"answer","seq":3,"type":"delta",'
+            b'"ts":1.5,"text":"hi\\nthere","n":2}\n\n',
+        ),
+        (
+            Event(rid="r", type="error", seq=9, ts=2.0, retriable=True, code="x", message="m"),
+            b'id: 9\nevent: error\ndata: {"rid":"r","source":"answer","seq":9,"type":"error",'
+            b'"ts":2.0,"retriable":true,"code":"x","message":"m"}\n\n',
+        ),
+        (
+            Event(rid="r", type="source.done", source="tool:a", seq=1, ts=0.0),
+            b'id: 1\nevent: source.done\ndata: {"rid":"r","source":"tool:a","seq":1,'
+            b'"type":"source.done","ts":0.0}\n\n',
+        ),
+    ],
+)
+def test_frame_golden_bytes(event: Event, expected: bytes) -> None:
+    assert sse.frame(event) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "query", "expected"),
+    [(None, None, 0), ("700", None, 700), (None, "12", 12), ("5", "9", 5), (" 7 ", None, 7)],
+)
+def test_parse_cursor(header: str | None, query: str | None, expected: int) -> None:
+    assert sse.parse_cursor(header, query) == expected
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1", "1e3", "1.0", "0x10", "9" * 19, "１２"])
+def test_malformed_cursor_is_rejected(bad: str) -> None:
+    with pytest.raises(BadCursor):
+        sse.parse_cursor(bad, None)
