@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 async def run_demo(writer: ResponseWriter, request: dict[str, Any], settings: Settings) -> None:
     params = request.get("params") or {}
+    cancelled = False
     try:
         async for chunk in demo.generate(
             str(request.get("input", "")),
@@ -31,10 +32,14 @@ async def run_demo(writer: ResponseWriter, request: dict[str, Any], settings: Se
         await writer.source_done()
         await writer.done()
     except asyncio.CancelledError:
-        raise
+        if not request.get("cancel_requested"):
+            raise  # the worker is stopping, not the reader asking
+        cancelled = True
     except Exception as exc:  # any model fault ends the response; readers never wait forever
         log.exception("generation of %s failed", writer.rid)
         await writer.error(f"generation failed: {exc}", retriable=True, code="generation_failed")
+    if cancelled:
+        await writer.cancelled()
 
 
 def register(app: faust.App, settings: Settings) -> None:
@@ -50,7 +55,7 @@ def register(app: faust.App, settings: Settings) -> None:
     @app.agent(requests, name="generation")
     async def generate(stream: faust.StreamT[bytes]) -> None:
         limit = asyncio.Semaphore(settings.generation_concurrency)
-        running: set[asyncio.Task[None]] = set()
+        running: dict[str, tuple[asyncio.Task[None], dict[str, Any]]] = {}
         async with Publisher(settings) as publisher:
             try:
                 async for value in stream:
@@ -60,14 +65,22 @@ def register(app: faust.App, settings: Settings) -> None:
                     except (orjson.JSONDecodeError, KeyError, TypeError):
                         log.warning("dropping malformed request %r", value[:200])
                         continue
+                    if request.get("action") == "cancel":
+                        # Requests are keyed by response id, so the cancel reaches the worker
+                        # that took the request; anything else has already finished.
+                        if rid in running:
+                            task, original = running[rid]
+                            original["cancel_requested"] = True
+                            task.cancel()
+                        continue
                     await limit.acquire()
                     task = asyncio.create_task(
                         _guarded(run_demo(publisher.response(rid), request, settings), limit)
                     )
-                    running.add(task)
-                    task.add_done_callback(running.discard)
+                    running[rid] = (task, request)
+                    task.add_done_callback(lambda _, r=rid: running.pop(r, None))
             finally:
-                for task in running:
+                for task, _ in running.values():
                     task.cancel()
 
 

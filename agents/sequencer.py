@@ -86,12 +86,24 @@ def register(app: faust.App, settings: Settings) -> None:
             try:
                 token = events.decode(message.value)
             except DecodeError as exc:
-                log.warning("dead-lettering %s[%d]@%d: %s", message.topic,
-                            message.partition, message.offset, exc)
-                await dead.send(key=message.key, value=message.value, headers=[
-                    ("error", str(exc).encode()),
-                    ("origin", f"{message.topic}/{message.partition}/{message.offset}".encode()),
-                ])
+                log.warning(
+                    "dead-lettering %s[%d]@%d: %s",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    exc,
+                )
+                await dead.send(
+                    key=message.key,
+                    value=message.value,
+                    headers=[
+                        ("error", str(exc).encode()),
+                        (
+                            "origin",
+                            f"{message.topic}/{message.partition}/{message.offset}".encode(),
+                        ),
+                    ],
+                )
                 continue
             outcome = sequencing.apply(seq.state(token.rid), token)
             if outcome.dropped:
@@ -100,12 +112,14 @@ def register(app: faust.App, settings: Settings) -> None:
             key = token.rid.encode()
             seq.live[token.rid] = outcome.state
             if outcome.index is not None:
-                await index.send(key=key, value=events.encode(outcome.index),
-                                 partition=message.partition)
+                await index.send(
+                    key=key, value=events.encode(outcome.index), partition=message.partition
+                )
             if outcome.event is not None:
                 # Same partition number as the input: tokens and events are co-partitioned.
-                sent = await out.send(key=key, value=events.encode(outcome.event),
-                                      partition=message.partition)
+                sent = await out.send(
+                    key=key, value=events.encode(outcome.event), partition=message.partition
+                )
                 state = outcome.state
                 sent.add_done_callback(
                     lambda f, r=token.rid, s=state, p=message.partition: _on_sent(seq, f, r, s, p)
@@ -122,6 +136,10 @@ def _on_sent(
         return
     # A lost event would leave a hole that later seqs step over. Stop at once; the worker that
     # takes over re-reads the log and sequences the unacknowledged inputs again.
-    log.critical("event for %s seq %d was not stored (%r); exiting", rid, state.seq,
-                 None if future.cancelled() else future.exception())
+    log.critical(
+        "event for %s seq %d was not stored (%r); exiting",
+        rid,
+        state.seq,
+        None if future.cancelled() else future.exception(),
+    )
     os._exit(70)

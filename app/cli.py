@@ -82,11 +82,20 @@ def _up(args: argparse.Namespace) -> int:
     if own_broker and _broker(argparse.Namespace(action="start")) != 0:
         return 1
     me = [sys.executable, "-m", "app.cli"]
-    env = {**os.environ, "TOKENRELAY_EDGE_HOST": settings.edge_host,
-           "TOKENRELAY_EDGE_PORT": str(settings.edge_port)}
-    children = [subprocess.Popen(me + ["worker"], env=env), subprocess.Popen(me + ["edge"], env=env)]
-    print(f"tokenrelay: demo page at http://{settings.edge_host}:{settings.edge_port}/ "
-          "(Ctrl-C stops)", flush=True)
+    env = {
+        **os.environ,
+        "TOKENRELAY_EDGE_HOST": settings.edge_host,
+        "TOKENRELAY_EDGE_PORT": str(settings.edge_port),
+    }
+    children = [
+        subprocess.Popen(me + ["worker"], env=env),
+        subprocess.Popen(me + ["edge"], env=env),
+    ]
+    print(
+        f"tokenrelay: demo page at http://{settings.edge_host}:{settings.edge_port}/ "
+        "(Ctrl-C stops)",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the same way as Ctrl-C
     try:
         while all(child.poll() is None for child in children):

@@ -30,9 +30,7 @@ def specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.events_topic, p, retention),
         TopicSpec(settings.requests_topic, p, retention),
         # One record per response state change; compaction keeps the latest per id.
-        TopicSpec(
-            settings.responses_topic, p, {**retention, "cleanup.policy": "compact,delete"}
-        ),
+        TopicSpec(settings.responses_topic, p, {**retention, "cleanup.policy": "compact,delete"}),
         TopicSpec(settings.deadletter_topic, 1, retention),
     ]
 

@@ -45,7 +45,9 @@ class History:
                 consumer.assign([tp])
                 begin = (await consumer.beginning_offsets([tp]))[tp]
                 end = (await consumer.end_offsets([tp]))[tp]
-                consumer.seek(tp, max(begin, await self._start_offset(consumer, tp, tracked, after)))
+                consumer.seek(
+                    tp, max(begin, await self._start_offset(consumer, tp, tracked, after))
+                )
                 expect = after + 1
                 while await consumer.position(tp) < end:
                     batch = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)

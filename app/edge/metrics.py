@@ -12,7 +12,9 @@ class Metrics:
         self.events_in = Counter(
             "tokenrelay_edge_events_consumed", "Events read from Kafka", registry=r
         )
-        self.events_out = Counter("tokenrelay_edge_events_sent", "Events sent to readers", registry=r)
+        self.events_out = Counter(
+            "tokenrelay_edge_events_sent", "Events sent to readers", registry=r
+        )
         self.overflows = Counter(
             "tokenrelay_edge_subscriber_overflows",
             "Readers moved to catch-up reads because their queue filled",

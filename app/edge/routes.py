@@ -64,8 +64,11 @@ async def create_response(request: Request) -> Response:
         raise Unavailable(f"Kafka is not reachable: {exc}") from None
     edge.metrics.responses.inc()
     return JSONResponse(
-        {"id": writer.rid, "events_url": f"/v1/responses/{writer.rid}/events",
-         "status": "in_progress"},
+        {
+            "id": writer.rid,
+            "events_url": f"/v1/responses/{writer.rid}/events",
+            "status": "in_progress",
+        },
         status_code=201,
     )
 
@@ -101,13 +104,17 @@ async def snapshot(request: Request) -> Response:
         parts = sources.setdefault(frame.event.source, [])
         if frame.event.text is not None:
             parts.append(frame.event.text)
-    status = tracked.status if tracked.final_seq and last_seq >= tracked.final_seq else "in_progress"
-    return JSONResponse({
-        "id": tracked.rid,
-        "status": status,
-        "last_seq": last_seq,
-        "sources": {source: "".join(parts) for source, parts in sources.items()},
-    })
+    status = (
+        tracked.status if tracked.final_seq and last_seq >= tracked.final_seq else "in_progress"
+    )
+    return JSONResponse(
+        {
+            "id": tracked.rid,
+            "status": status,
+            "last_seq": last_seq,
+            "sources": {source: "".join(parts) for source, parts in sources.items()},
+        }
+    )
 
 
 async def cancel(request: Request) -> Response:
@@ -117,14 +124,16 @@ async def cancel(request: Request) -> Response:
         return JSONResponse({"id": tracked.rid, "status": tracked.status, "cancelled": False})
     try:
         sent = await edge.publisher.send(
-            edge.settings.requests_topic, tracked.rid,
+            edge.settings.requests_topic,
+            tracked.rid,
             orjson.dumps({"rid": tracked.rid, "action": "cancel"}),
         )
         await sent
     except KafkaError as exc:
         raise Unavailable(f"Kafka is not reachable: {exc}") from None
-    return JSONResponse({"id": tracked.rid, "status": "cancelling", "cancelled": True},
-                        status_code=202)
+    return JSONResponse(
+        {"id": tracked.rid, "status": "cancelling", "cancelled": True}, status_code=202
+    )
 
 
 async def healthz(request: Request) -> Response:
@@ -133,8 +142,9 @@ async def healthz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(_state(request).metrics.registry),
-                    media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        generate_latest(_state(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
 
 
 async def index(request: Request) -> Response:
