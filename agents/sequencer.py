@@ -86,6 +86,7 @@ def register(app: faust.App, settings: Settings) -> None:
             try:
                 token = events.decode(message.value)
             except DecodeError as exc:
+                seq.dropped["undecodable"] = seq.dropped.get("undecodable", 0) + 1
                 log.warning(
                     "dead-lettering %s[%d]@%d: %s",
                     message.topic,
