@@ -44,7 +44,15 @@ async def create_response(request: Request) -> Response:
     model = body.get("model")
     if model not in MODELS:
         raise BadRequest(f"unknown model {model!r}; available: {', '.join(MODELS)}")
-    if not isinstance(body.get("input", ""), str) or not isinstance(body.get("messages", []), list):
+    prompt, messages = body.get("input"), body.get("messages")
+    if not isinstance(prompt, str) and not (isinstance(messages, list) and messages):
+        raise BadRequest("give 'input' (a string) or 'messages' (a non-empty list)")
+    if (
+        prompt is not None
+        and not isinstance(prompt, str)
+        or messages is not None
+        and not (isinstance(messages, list))
+    ):
         raise BadRequest("'input' must be a string and 'messages' a list")
     params = body.get("params") or {}
     if not isinstance(params, dict):

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,25 +121,26 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    async def worker(self, *, wait: bool = True, **overrides: Any) -> Proc:
-        """Start `tokenrelay worker`; by default wait for its "worker ready" log line."""
-        proc = self.spawn("worker", ["worker"], self.settings_with(**overrides))
-        if wait:
-            await self.wait_worker_ready(proc)
-        return proc
+    def spawn_edge(self, port: int, **overrides: Any) -> Edge:
+        settings = self.settings_with(edge_port=port, **overrides)
+        proc = self.spawn("edge", ["edge", "--host", "127.0.0.1", "--port", str(port)], settings)
+        edge = Edge(proc.name, proc.popen, proc.log, port)
+        self.procs[-1] = edge
+        return edge
 
-    async def wait_worker_ready(self, proc: Proc) -> None:
-        await _wait_for(
-            proc, lambda: "worker ready" in proc.text(), WORKER_READY_TIMEOUT_S, "worker ready"
-        )
+    async def worker(self, **overrides: Any) -> Proc:
+        """Start `tokenrelay worker` and wait for its "worker ready" log line."""
+        proc = self.spawn("worker", ["worker"], self.settings_with(**overrides))
+
+        async def ready() -> bool:
+            return _worker_ready(proc)
+
+        await _wait_for(proc, ready, WORKER_READY_TIMEOUT_S, "worker ready")
+        return proc
 
     async def edge(self, port: int | None = None, **overrides: Any) -> Edge:
         """Start `tokenrelay edge` on `port` (a free one by default) and wait for /healthz 200."""
-        port = port or free_port()
-        settings = self.settings_with(edge_port=port, **overrides)
-        base = self.spawn("edge", ["edge", "--host", "127.0.0.1", "--port", str(port)], settings)
-        edge = Edge(base.name, base.popen, base.log, port)
-        self.procs[-1] = edge
+        edge = self.spawn_edge(port or free_port(), **overrides)
         async with httpx.AsyncClient(base_url=edge.url, timeout=2.0) as client:
 
             async def healthy() -> bool:
@@ -148,18 +149,13 @@ class Stack:
                 except httpx.HTTPError:
                     return False
 
-            await _wait_for_async(edge, healthy, EDGE_READY_TIMEOUT_S, "/healthz 200")
+            await _wait_for(edge, healthy, EDGE_READY_TIMEOUT_S, "/healthz 200")
         return edge
 
     def up_blocking(self) -> Edge:
         """A worker and an edge, for module-scoped fixtures that run outside any event loop."""
         worker = self.spawn("worker", ["worker"], self.settings)
-        port = free_port()
-        settings = self.settings_with(edge_port=port)
-        base = self.spawn("edge", ["edge", "--host", "127.0.0.1", "--port", str(port)], settings)
-        edge = Edge(base.name, base.popen, base.log, port)
-        self.procs[-1] = edge
-        _wait_blocking(worker, lambda: "worker ready" in worker.text(), WORKER_READY_TIMEOUT_S)
+        edge = self.spawn_edge(free_port())
 
         def healthy() -> bool:
             try:
@@ -167,6 +163,7 @@ class Stack:
             except httpx.HTTPError:
                 return False
 
+        _wait_blocking(worker, lambda: _worker_ready(worker), WORKER_READY_TIMEOUT_S)
         _wait_blocking(edge, healthy, EDGE_READY_TIMEOUT_S)
         return edge
 
@@ -185,35 +182,33 @@ class Stack:
         return "\n".join(parts)
 
 
-def _wait_blocking(proc: Proc, ready: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+def _worker_ready(proc: Proc) -> bool:
+    return "worker ready" in proc.text()
+
+
+def _wait_blocking(proc: Proc, ready: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
     while not ready():
-        if not proc.alive:
-            raise AssertionError(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.tail()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{proc.name} not ready after {timeout}s:\n{proc.tail()}")
+        _check_waiting(proc, deadline, timeout_s, "ready")
         time.sleep(0.1)
 
 
-async def _wait_for(proc: Proc, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
-    async def check() -> bool:
-        return ready()
-
-    await _wait_for_async(proc, check, timeout_s, what)
-
-
-async def _wait_for_async(proc: Proc, ready: Any, timeout_s: float, what: str) -> None:
+async def _wait_for(
+    proc: Proc, ready: Callable[[], Awaitable[bool]], timeout_s: float, what: str
+) -> None:
     deadline = time.monotonic() + timeout_s
-    while True:
-        if await ready():
-            return
-        if not proc.alive:
-            raise AssertionError(
-                f"{proc.name} exited ({proc.popen.returncode}) before {what}:\n{proc.tail()}"
-            )
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{proc.name}: no {what} after {timeout_s}s:\n{proc.tail()}")
+    while not await ready():
+        _check_waiting(proc, deadline, timeout_s, what)
         await asyncio.sleep(0.1)
+
+
+def _check_waiting(proc: Proc, deadline: float, timeout_s: float, what: str) -> None:
+    if not proc.alive:
+        raise AssertionError(
+            f"{proc.name} exited ({proc.popen.returncode}) before {what}:\n{proc.tail()}"
+        )
+    if time.monotonic() > deadline:
+        raise AssertionError(f"{proc.name}: not {what} after {timeout_s}s:\n{proc.tail()}")
 
 
 async def up(stack: Stack, **edge_overrides: Any) -> Edge:

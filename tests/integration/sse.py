@@ -187,6 +187,17 @@ async def read_all(
         return got
 
 
+async def wait_known(client: httpx.AsyncClient, rid: str, timeout_s: float = 20.0) -> SseEvent:
+    """Wait until the edge serves `rid` (its first event has been sequenced); returns it."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            got = await read_events(client, rid, limit=1)
+            if got.status == 200 and got.events:
+                return got.events[0]
+            assert got.status == 404, f"GET events of {rid}: {got.status} {got.body[:300]!r}"
+            await asyncio.sleep(0.2)
+
+
 def assert_contiguous(events: list[SseEvent], first: int = 1, terminal: str = "done") -> None:
     """seq first..last without gap or duplicate, exactly one terminal event and it is last."""
     seqs = [e.seq for e in events]

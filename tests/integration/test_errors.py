@@ -48,11 +48,11 @@ async def client(shared: Shared) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def finished(client: httpx.AsyncClient, tokens: int = 40) -> SseRead:
+async def finished(client: httpx.AsyncClient, tokens: int = 40) -> tuple[str, SseRead]:
     rid = await create_demo(client, tokens=tokens, rate=2000)
     got = await read_all(client, rid)
     assert_contiguous(got.events)
-    return got
+    return rid, got
 
 
 @pytest.mark.parametrize(
@@ -90,8 +90,8 @@ async def test_unknown_response_is_404(client: httpx.AsyncClient) -> None:
 
 
 async def test_cursor_at_terminal_is_204(client: httpx.AsyncClient) -> None:
-    whole = await finished(client)
-    rid, last = whole.events[0].data["rid"], whole.events[-1].seq
+    rid, whole = await finished(client)
+    last = whole.events[-1].seq
     for got in (
         await read_events(client, rid, last_event_id=last, timeout_s=15),
         await read_events(client, rid, after=last, timeout_s=15),
@@ -148,8 +148,8 @@ async def test_malformed_post_is_400(client: httpx.AsyncClient, body: bytes) -> 
 
 
 async def test_no_request_produces_a_500(client: httpx.AsyncClient) -> None:
-    whole = await finished(client)
-    rid, last = whole.events[0].data["rid"], whole.events[-1].seq
+    rid, whole = await finished(client)
+    last = whole.events[-1].seq
     odd: list[tuple[str, str, dict[str, Any]]] = [
         ("GET", events_url(rid), {"params": {"after": str(last + 10)}}),
         ("GET", events_url(rid), {"params": {"after": "9" * 40}}),
@@ -212,8 +212,7 @@ async def test_not_retained_is_410(stack: Stack) -> None:
     settings = stack.settings
     edge = await up(stack)
     async with client_for(edge.url) as client:
-        whole = await finished(client, tokens=60)
-    rid = whole.events[0].data["rid"]
+        rid, _ = await finished(client, tokens=60)
 
     await delete_all_records(settings, settings.events_topic)
     left = await read_topic(settings, settings.events_topic, until=lambda r: False, timeout_s=2)

@@ -1,5 +1,9 @@
-"""A reader that never reads: the edge's memory stays bounded, other readers are not held
-back, and the stalled reader is moved to catch-up (counted in /metrics)."""
+"""A reader that never reads: the edge's memory stays bounded, other readers get every event,
+and the stalled reader is moved to catch-up (counted in /metrics).
+
+The response is published with the SDK in ~2 KB deltas, ~8 MB in all: more than loopback's
+socket buffers (4 MB send buffer at most) can hide, so the stall really reaches the edge.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from app.producer import Publisher, new_response_id
+
 from .procs import Stack, up
-from .sse import assert_contiguous, client_for, create_demo, events_url, read_all
+from .sse import assert_contiguous, client_for, delta_text, events_url, read_all, wait_known
 
 pytestmark = pytest.mark.integration
 
-TOKENS = 20_000
-RATE = 4000.0
+DELTAS = 4000
 FAST_READERS = 20
 MAX_GROWTH_KIB = 100 * 1024
 OVERFLOW_METRIC = "tokenrelay_edge_subscriber_overflows_total"
@@ -75,18 +80,34 @@ def overflows(metrics: str) -> float:
     return sum(values)
 
 
+def chunk(i: int) -> str:
+    return f"[{i:05d}] " + "lorem ipsum " * 170
+
+
 async def test_stalled_reader_keeps_memory_bounded(stack: Stack) -> None:
     edge = await up(stack, edge_subscriber_queue=64)
-    async with client_for(edge.url, connections=FAST_READERS + 10) as client:
-        baseline = rss_kib(edge.pid)
-        peak = baseline
-        rid = await create_demo(client, tokens=TOKENS, rate=RATE)
+    rid = new_response_id()
+    async with (
+        Publisher(stack.settings) as pub,
+        client_for(edge.url, connections=FAST_READERS + 10) as client,
+    ):
+        writer = pub.response(rid)
+        await writer.open()
+        await writer.delta(chunk(1))
+        assert (await wait_known(client, rid)).seq == 1
+        baseline = peak = rss_kib(edge.pid)
         slow = await stalled_reader(edge.port, rid)
         try:
             readers = [
                 asyncio.create_task(read_all(client, rid, timeout_s=150))
                 for _ in range(FAST_READERS)
             ]
+            for i in range(2, DELTAS + 1):
+                await writer.delta(chunk(i))
+                if i % 100 == 0:
+                    peak = max(peak, rss_kib(edge.pid))
+            await writer.source_done()
+            await writer.done()
             while not all(r.done() for r in readers):
                 peak = max(peak, rss_kib(edge.pid))
                 await asyncio.wait(readers, timeout=0.2)
@@ -95,11 +116,11 @@ async def test_stalled_reader_keeps_memory_bounded(stack: Stack) -> None:
             metrics = (await client.get("/metrics")).text
         finally:
             slow.close()
-    reference = reads[0].events
-    assert_contiguous(reference)
-    assert sum(1 for e in reference if e.type == "delta") > TOKENS // 2
+    expected = "".join(chunk(i) for i in range(1, DELTAS + 1))
     for i, got in enumerate(reads):
-        assert got.events == reference, f"reader {i}: {len(got.events)} events"
+        assert_contiguous(got.events)
+        assert len(got.events) == DELTAS + 2, f"reader {i}: {len(got.events)} events"
+        assert delta_text(got.events) == expected, f"reader {i}: text differs"
     growth = peak - baseline
     assert growth < MAX_GROWTH_KIB, f"edge RSS grew {growth} KiB ({baseline} -> {peak})"
     assert overflows(metrics) > 0
