@@ -1,5 +1,6 @@
-"""Reads back the tail of one <prefix>.events partition, so a sequencer taking over a partition
-after a crash starts from what is really in the log, not from a checkpoint that may lag it.
+"""Reads back the recent tail of one partition of the sequencer's output (<prefix>.events and
+<prefix>.responses), so a sequencer taking over a partition after a crash starts from what is
+really in the log, not from a checkpoint that may lag it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def read_tail(settings: Settings, partition: int) -> AsyncIterator[Event]:
+async def read_tail(settings: Settings, topic: str, partition: int) -> AsyncIterator[Event]:
     """Yield the events of the last `sequencer_recovery_ms` (by log time) of one partition."""
-    tp = TopicPartition(settings.events_topic, partition)
+    tp = TopicPartition(topic, partition)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka,
         enable_auto_commit=False,
@@ -48,6 +49,6 @@ async def read_tail(settings: Settings, partition: int) -> AsyncIterator[Event]:
                     yield events.decode(record.value)
                 except DecodeError:
                     continue  # not ours to judge here; the live path dead-letters inputs
-        log.info("recovered partition %d from %d events", partition, read)
+        log.info("recovered %s from %d records", tp, read)
     finally:
         await consumer.stop()

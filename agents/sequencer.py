@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from typing import Any
 
 import faust
@@ -22,20 +23,26 @@ from agents.transforms import sequencing
 from agents.transforms.sequencing import SeqState
 from app import events
 from app.errors import DecodeError
+from app.events import Event
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
+RAW_CODEC: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
 
 
 class Sequencer:
-    """Holds the live state of the partitions this worker owns."""
+    """Sequences the partitions this worker owns; one instance per worker."""
 
-    def __init__(self, settings: Settings, table: Any) -> None:
+    def __init__(self, settings: Settings, table: Any, out: Any, index: Any, dead: Any) -> None:
         self.settings = settings
-        self.table = table
-        self.live: dict[str, SeqState] = {}
+        self.table, self.out, self.index, self.dead = table, out, index, dead
+        self.live: dict[str, SeqState] = {}  # in-progress responses of owned partitions
+        self.seen: dict[str, tuple[float, int]] = {}  # rid -> (last write, epoch s; partition)
         self.stale: set[int] = set()  # partitions (re)assigned but not yet recovered
-        self.dropped: dict[str, int] = {}
+        self.counts: dict[str, int] = {}
+        # The agent and the reaper both sequence; their sends must reach Kafka in seq order.
+        self.lock = asyncio.Lock()
 
     def state(self, rid: str) -> SeqState:
         found = self.live.get(rid)
@@ -44,10 +51,95 @@ class Sequencer:
             found = SeqState.loads(raw) if raw is not None else SeqState()
         return found
 
+    def assigned(self, partitions: set[int]) -> None:
+        self.stale |= partitions
+
+    def revoked(self, partitions: set[int]) -> None:
+        for rid, (_, partition) in list(self.seen.items()):
+            if partition in partitions:
+                self.live.pop(rid, None)
+                del self.seen[rid]
+
     async def recover(self, partition: int) -> None:
-        async for event in recovery.read_tail(self.settings, partition):
-            self.live[event.rid] = sequencing.observe(self.state(event.rid), event)
+        for topic in (self.settings.events_topic, self.settings.responses_topic):
+            async for event in recovery.read_tail(self.settings, topic, partition):
+                state = sequencing.observe(self.state(event.rid), event)
+                if state.terminal:
+                    self.live.pop(event.rid, None)
+                    self.seen.pop(event.rid, None)
+                else:
+                    self.live[event.rid] = state
+                    self.seen[event.rid] = (event.ts / 1000.0, partition)
         self.stale.discard(partition)
+
+    async def on_message(self, message: Any) -> None:
+        if message.partition in self.stale:
+            await self.recover(message.partition)
+        try:
+            token = events.decode(message.value)
+        except DecodeError as exc:
+            self._count("undecodable")
+            log.warning(
+                "dead-lettering %s[%d]@%d: %s",
+                message.topic,
+                message.partition,
+                message.offset,
+                exc,
+            )
+            origin = f"{message.topic}/{message.partition}/{message.offset}"
+            await self.dead.send(
+                key=message.key,
+                value=message.value,
+                headers=[("error", str(exc).encode()), ("origin", origin.encode())],
+            )
+            return
+        async with self.lock:
+            await self.sequence(token, message.partition)
+
+    async def sequence(self, token: Event, partition: int) -> None:
+        outcome = sequencing.apply(self.state(token.rid), token)
+        if outcome.dropped:
+            self._count(outcome.dropped)
+            return
+        rid, key, state = token.rid, token.rid.encode(), outcome.state
+        if state.terminal:
+            self.live.pop(rid, None)
+            self.seen.pop(rid, None)
+        else:
+            self.live[rid] = state
+            self.seen[rid] = (time.time(), partition)
+        if outcome.index is not None:
+            await self.index.send(key=key, value=events.encode(outcome.index), partition=partition)
+        if outcome.event is None:
+            self.checkpoint(rid, state, partition)
+            return
+        # Same partition number as the input: tokens and events are co-partitioned.
+        sent = await self.out.send(key=key, value=events.encode(outcome.event), partition=partition)
+        sent.add_done_callback(lambda f: self._on_sent(f, rid, state, partition))
+
+    async def reap_idle(self) -> None:
+        """End in-progress responses whose producer has written nothing for too long (a dead
+        model call or worker), so no reader waits forever."""
+        limit = self.settings.response_idle_timeout_s
+        cutoff = time.time() - limit
+        for rid, (last, partition) in list(self.seen.items()):
+            if last >= cutoff or partition in self.stale:
+                continue
+            async with self.lock:
+                current = self.seen.get(rid)
+                if current is None or current[0] >= cutoff or rid not in self.live:
+                    continue  # a write arrived meanwhile, or it finished
+                self._count("reaped")
+                log.warning("ending %s: no producer write for %.0f s", rid, time.time() - last)
+                lost = Event(
+                    rid=rid,
+                    type=events.ERROR,
+                    ts=events.now_ms(),
+                    retriable=True,
+                    code="producer_lost",
+                    message=f"the model produced nothing for {limit:g} s",
+                )
+                await self.sequence(lost, partition)
 
     def checkpoint(self, rid: str, state: SeqState, partition: int) -> None:
         """Record a state whose events Kafka has acknowledged.
@@ -58,89 +150,54 @@ class Sequencer:
         key, raw = rid.encode(), state.dumps()
         self.table.data[key] = raw
         self.table.send_changelog(partition, key, raw)
-        if state.terminal and self.live.get(rid) is state:
-            del self.live[rid]  # finished: the table alone answers late duplicates
+
+    def _on_sent(self, future: asyncio.Future[Any], rid: str, state: SeqState, part: int) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self.checkpoint(rid, state, part)
+            return
+        # A lost event would leave a hole that later seqs step over. Stop at once; the worker
+        # that takes over re-reads the log and sequences the unacknowledged inputs again.
+        log.critical(
+            "event for %s seq %d was not stored (%r); exiting",
+            rid,
+            state.seq,
+            None if future.cancelled() else future.exception(),
+        )
+        os._exit(70)
+
+    def _count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
 
 
-def register(app: faust.App, settings: Settings) -> None:
-    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
-    codec: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+def register(app: faust.App, settings: Settings) -> Sequencer:
     parts = settings.partitions
-    tokens = app.topic(settings.tokens_topic, partitions=parts, **raw, **codec)
-    out = app.topic(settings.events_topic, partitions=parts, **raw, **codec)
-    index = app.topic(settings.responses_topic, partitions=parts, **raw, **codec)
-    dead = app.topic(settings.deadletter_topic, partitions=1, **raw, **codec)
-    table = app.Table("sequencer-state", partitions=parts, **raw)
-    seq = Sequencer(settings, table)
+    tokens = app.topic(settings.tokens_topic, partitions=parts, **RAW, **RAW_CODEC)
+    seq = Sequencer(
+        settings,
+        table=app.Table("sequencer-state", partitions=parts, **RAW),
+        out=app.topic(settings.events_topic, partitions=parts, **RAW, **RAW_CODEC),
+        index=app.topic(settings.responses_topic, partitions=parts, **RAW, **RAW_CODEC),
+        dead=app.topic(settings.deadletter_topic, partitions=1, **RAW, **RAW_CODEC),
+    )
+
+    def ours(tps: set[Any]) -> set[int]:
+        return {tp.partition for tp in tps if tp.topic == settings.tokens_topic}
 
     @app.on_partitions_assigned.connect  # type: ignore[misc]
     async def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
-        seq.stale.update(tp.partition for tp in assigned if tp.topic == settings.tokens_topic)
+        seq.assigned(ours(assigned))
+
+    @app.on_partitions_revoked.connect  # type: ignore[misc]
+    async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
+        seq.revoked(ours(revoked))
 
     @app.agent(tokens, name="sequencer")
     async def sequence(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            message = event.message
-            if message.partition in seq.stale:
-                await seq.recover(message.partition)
-            try:
-                token = events.decode(message.value)
-            except DecodeError as exc:
-                seq.dropped["undecodable"] = seq.dropped.get("undecodable", 0) + 1
-                log.warning(
-                    "dead-lettering %s[%d]@%d: %s",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    exc,
-                )
-                await dead.send(
-                    key=message.key,
-                    value=message.value,
-                    headers=[
-                        ("error", str(exc).encode()),
-                        (
-                            "origin",
-                            f"{message.topic}/{message.partition}/{message.offset}".encode(),
-                        ),
-                    ],
-                )
-                continue
-            outcome = sequencing.apply(seq.state(token.rid), token)
-            if outcome.dropped:
-                seq.dropped[outcome.dropped] = seq.dropped.get(outcome.dropped, 0) + 1
-                continue
-            key = token.rid.encode()
-            seq.live[token.rid] = outcome.state
-            if outcome.index is not None:
-                await index.send(
-                    key=key, value=events.encode(outcome.index), partition=message.partition
-                )
-            if outcome.event is not None:
-                # Same partition number as the input: tokens and events are co-partitioned.
-                sent = await out.send(
-                    key=key, value=events.encode(outcome.event), partition=message.partition
-                )
-                state = outcome.state
-                sent.add_done_callback(
-                    lambda f, r=token.rid, s=state, p=message.partition: _on_sent(seq, f, r, s, p)
-                )
-            else:
-                seq.checkpoint(token.rid, outcome.state, message.partition)
+            await seq.on_message(event.message)
 
+    @app.timer(interval=1.0, name="sequencer-reaper")
+    async def reap() -> None:
+        await seq.reap_idle()
 
-def _on_sent(
-    seq: Sequencer, future: asyncio.Future[Any], rid: str, state: SeqState, partition: int
-) -> None:
-    if not future.cancelled() and future.exception() is None:
-        seq.checkpoint(rid, state, partition)
-        return
-    # A lost event would leave a hole that later seqs step over. Stop at once; the worker that
-    # takes over re-reads the log and sequences the unacknowledged inputs again.
-    log.critical(
-        "event for %s seq %d was not stored (%r); exiting",
-        rid,
-        state.seq,
-        None if future.cancelled() else future.exception(),
-    )
-    os._exit(70)
+    return seq

@@ -43,6 +43,8 @@ class Settings:
     worker_session_timeout_s: float = 10.0
     # How far back (from the log end) a sequencer re-reads its output after a crash.
     sequencer_recovery_ms: int = 120_000
+    # An in-progress response with no producer write for this long ends with a retriable error.
+    response_idle_timeout_s: float = 30.0
     generation_concurrency: int = 64
     demo_tokens: int = 400
     demo_rate: float = 50.0
