@@ -27,6 +27,7 @@ from app.events import Event
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+CHECKPOINT_EVERY = 32
 RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
 RAW_CODEC: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
 
@@ -40,6 +41,7 @@ class Sequencer:
         self.live: dict[str, SeqState] = {}  # in-progress responses of owned partitions
         self.seen: dict[str, tuple[float, int]] = {}  # rid -> (last write, epoch s; partition)
         self.stale: set[int] = set()  # partitions (re)assigned but not yet recovered
+        self.next_offset: dict[int, int] = {}  # the input offset expected next, per partition
         self.counts: dict[str, int] = {}
         # The agent and the reaper both sequence; their sends must reach Kafka in seq order.
         self.lock = asyncio.Lock()
@@ -55,14 +57,26 @@ class Sequencer:
         self.stale |= partitions
 
     def revoked(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self.next_offset.pop(partition, None)
         for rid, (_, partition) in list(self.seen.items()):
             if partition in partitions:
                 self.live.pop(rid, None)
                 del self.seen[rid]
 
-    async def recover(self, partition: int) -> None:
+    async def recover(self, partition: int, offset: int) -> None:
+        """Rebuild the partition's state from the log, then sequence again every input of the
+        recovery window before `offset`: the replay's duplicates are dropped by `n`, and inputs
+        the consumer's committed position stepped over (it can run ahead of the log after a
+        crash or rebalance) are sequenced now instead of lost."""
+        newest = 0.0
         for topic in (self.settings.events_topic, self.settings.responses_topic):
-            async for event in recovery.read_tail(self.settings, topic, partition):
+            async for record in recovery.read_tail(self.settings, topic, partition):
+                newest = max(newest, record.timestamp)
+                try:
+                    event = events.decode(record.value)
+                except DecodeError:
+                    continue
                 state = sequencing.observe(self.state(event.rid), event)
                 if state.terminal:
                     self.live.pop(event.rid, None)
@@ -70,11 +84,38 @@ class Sequencer:
                 else:
                     self.live[event.rid] = state
                     self.seen[event.rid] = (event.ts / 1000.0, partition)
+        if newest:
+            since = int(newest) - self.settings.sequencer_recovery_ms
+            await self._replay(partition, offset, since_ms=since)
         self.stale.discard(partition)
+        self.next_offset[partition] = offset
+
+    async def _replay(
+        self, partition: int, until: int, since_ms: int | None = None, start: int | None = None
+    ) -> None:
+        topic = self.settings.tokens_topic
+        async for record in recovery.read_inputs(
+            self.settings, topic, partition, until, since_ms=since_ms, start=start
+        ):
+            try:
+                token = events.decode(record.value)
+            except DecodeError:
+                continue  # dead-lettered when the live path met it
+            await self.sequence(token, partition)
 
     async def on_message(self, message: Any) -> None:
-        if message.partition in self.stale:
-            await self.recover(message.partition)
+        partition, offset = message.partition, message.offset
+        if partition in self.stale:
+            async with self.lock:
+                await self.recover(partition, offset)
+        expected = self.next_offset.get(partition, offset)
+        if offset > expected:
+            # The consumer skipped input offsets (seen with faust after a rebalance): read them.
+            self._count("input_gap")
+            log.warning("input gap on %s[%d]: %d..%d", message.topic, partition, expected, offset)
+            async with self.lock:
+                await self._replay(partition, offset, start=expected)
+        self.next_offset[partition] = max(expected, offset + 1)
         try:
             token = events.decode(message.value)
         except DecodeError as exc:
@@ -153,7 +194,11 @@ class Sequencer:
 
     def _on_sent(self, future: asyncio.Future[Any], rid: str, state: SeqState, part: int) -> None:
         if not future.cancelled() and future.exception() is None:
-            self.checkpoint(rid, state, part)
+            # Recovery re-reads the log's recent tail, and the reaper ends any response idle for
+            # less than that tail's length, so a checkpoint every few events is enough; a
+            # finished response's is what answers late duplicates after the tail.
+            if state.terminal or state.seq % CHECKPOINT_EVERY == 0:
+                self.checkpoint(rid, state, part)
             return
         # A lost event would leave a hole that later seqs step over. Stop at once; the worker
         # that takes over re-reads the log and sequences the unacknowledged inputs again.

@@ -46,9 +46,38 @@ class Settings:
     # An in-progress response with no producer write for this long ends with a retriable error.
     response_idle_timeout_s: float = 30.0
     generation_concurrency: int = 64
+    # Model calls one response may name in `calls`.
+    generation_max_calls: int = 8
+    # Per model call: until the first text, between two texts, and in all. Keep the first two
+    # under response_idle_timeout_s, or the sequencer's reaper ends a silent call first.
+    generation_first_token_timeout_s: float = 20.0
+    generation_idle_timeout_s: float = 20.0
+    generation_deadline_s: float = 600.0
+    generation_connect_timeout_s: float = 10.0
+    # OpenAI-compatible Chat Completions upstream: enabled when the base URL or key is set.
+    # `*_models` is a comma list of allowed model names; empty allows any.
+    openai_base_url: str = ""
+    openai_api_key: str = ""
+    openai_models: str = ""
+    # Anthropic Messages upstream, likewise; max_tokens is required by that API.
+    anthropic_base_url: str = ""
+    anthropic_api_key: str = ""
+    anthropic_models: str = ""
+    anthropic_max_tokens: int = 4096
+    # Responses one `GET /v1/events?streams=...` connection may carry.
+    edge_max_streams: int = 16
     demo_tokens: int = 400
     demo_rate: float = 50.0
     demo_first_token_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        # The sequencer's crash recovery re-reads this much of its log; it is only complete if
+        # no in-progress response can sit idle for longer (the reaper ends it before that).
+        if self.response_idle_timeout_s * 1000 * 2 > self.sequencer_recovery_ms:
+            raise ValueError(
+                "TOKENRELAY_SEQUENCER_RECOVERY_MS must be at least twice "
+                "TOKENRELAY_RESPONSE_IDLE_TIMEOUT_S (in ms)"
+            )
 
     @property
     def tokens_topic(self) -> str:
@@ -67,6 +96,10 @@ class Settings:
         return f"{self.topic_prefix}.requests"
 
     @property
+    def control_topic(self) -> str:
+        return f"{self.topic_prefix}.control"
+
+    @property
     def deadletter_topic(self) -> str:
         return f"{self.topic_prefix}.deadletter"
 
@@ -80,7 +113,10 @@ class Settings:
             if raw is not None and raw != "":
                 values[field.name] = _convert(field.name, raw, type(field.default))
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            raise SystemExit(f"tokenrelay: {exc}") from None
 
 
 def _convert(name: str, raw: str, kind: type) -> Any:
