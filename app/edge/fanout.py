@@ -14,6 +14,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from app import events
 from app.edge import sse
@@ -141,7 +142,13 @@ class Fanout:
         pending = {tp: end for tp, end in targets.items() if end > 0}
         self.warm = not pending
         while True:
-            batches = await self._consumer.getmany(timeout_ms=1000, max_records=2000)
+            try:
+                batches = await self._consumer.getmany(timeout_ms=1000, max_records=2000)
+            except KafkaError as exc:
+                # aiokafka reconnects by itself; a fetch error must not end the edge's only reader.
+                log.warning("fetch failed, retrying: %r", exc)
+                await asyncio.sleep(1.0)
+                continue
             self.last_fetch = time.monotonic()
             for tp, records in batches.items():
                 for record in records:
