@@ -87,6 +87,8 @@ def _up(args: argparse.Namespace) -> int:
         "TOKENRELAY_EDGE_HOST": settings.edge_host,
         "TOKENRELAY_EDGE_PORT": str(settings.edge_port),
     }
+    if own_broker:
+        env["TOKENRELAY_KAFKA"] = f"127.0.0.1:{os.environ.get('TOKENRELAY_BROKER_PORT', '9092')}"
     children = [
         subprocess.Popen(me + ["worker"], env=env),
         subprocess.Popen(me + ["edge"], env=env),
