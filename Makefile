@@ -5,16 +5,25 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+BENCH_STAMP := $(VENV)/.bench-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: install kafka run test lint unit integration bench clean
 
 install: $(STAMP)
+install: web
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
+
+# The browser client: Node and Chromium when missing, the npm libraries (npm ci, again only
+# when package-lock.json changed), and their browser builds copied to app/static/vendor/.
+web:
+	bash infra/system-packages.sh
+	[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+	node app/static/tools/vendor.mjs
 
 kafka:
 	bash infra/system-packages.sh
@@ -35,8 +44,16 @@ integration: install kafka
 test: install kafka lint
 	$(BIN)/python -m pytest tests -q
 
-bench: install kafka
-	@echo "The benchmark harness is not built yet (see the benchmark issue)." >&2; exit 2
+# The benchmark suite (bench/README.md): Python extras (plots, psutil, py-spy), the peer's npm
+# packages, then `python -m bench`. QUICK=1 runs the short set (< 2 min) instead of the full one.
+bench: install kafka $(BENCH_STAMP)
+	[ bench/peer/node_modules/.package-lock.json -nt bench/peer/package-lock.json ] || \
+		(cd bench/peer && npm ci --no-audit --no-fund --loglevel=error)
+	$(BIN)/python -m bench $(if $(filter-out 0,$(QUICK)),--quick)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	rm -f $(VENV)/.bench-* && touch $@
 
 clean:
 	rm -rf $(VENV) .tokenrelay

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tokenrelay needs beside Python, only those missing:
-# a JDK and Maven (to assemble and run Kafka from Maven Central).
+# a JDK and Maven (to assemble and run Kafka from Maven Central), and redis-server (the
+# benchmark's peer, vercel's resumable-stream, runs on Redis).
 set -euo pipefail
 
 need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
+command -v redis-server >/dev/null || need+=(redis-server)
+# The browser client: Node and npm (npm ci, node --test), and Chromium for the e2e tests.
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""

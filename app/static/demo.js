@@ -1,0 +1,191 @@
+// The demo page: sends a prompt, attaches a ResponseStream, routes events by source to
+// MarkdownViews, and shows status and live numbers. Query parameters: tokens, rate,
+// first_token_ms (demo model params), heartbeat_ms (the edge's ping interval), rid (attach).
+
+import { cancelResponse, createResponse } from "./api.js";
+import { ResponseStream, TERMINAL } from "./client.js";
+import { Meter, observeLongTasks } from "./meter.js";
+import { MarkdownView } from "./render.js";
+import { md } from "./setup.js";
+
+const $ = (id) => document.getElementById(id);
+const query = new URLSearchParams(location.search);
+const longTasks = observeLongTasks();
+const meter = new Meter();
+let stream = null;
+let views = new Map();
+let ticker = null;
+
+function numberParam(name) {
+  const v = query.get(name);
+  return v !== null && v !== "" && Number.isFinite(Number(v)) ? Number(v) : undefined;
+}
+
+function setStatus(state, detail = "") {
+  $("status").textContent = state;
+  $("status").dataset.state = state;
+  $("detail").textContent = detail;
+  const live = !["done", "cancelled", "error", "closed", "idle"].includes(state);
+  $("stop").disabled = !live;
+  $("drop").disabled = !live;
+}
+
+function viewFor(source) {
+  let view = views.get(source);
+  if (view) return view;
+  let el = $("answer");
+  if (source !== "answer") {
+    $("sources").querySelector(".empty")?.remove();
+    const box = document.createElement("section");
+    const title = document.createElement("h2");
+    title.className = "source-title";
+    title.textContent = source; // a source name is text, never markup
+    el = document.createElement("div");
+    el.className = "md source-view";
+    el.dataset.source = source;
+    box.append(title, el);
+    $("sources").append(box);
+  }
+  view = new MarkdownView(el, { md });
+  views.set(source, view);
+  return view;
+}
+
+function resetViews() {
+  for (const [source, view] of views) if (source !== "answer") view.root.parentElement.remove();
+  views = new Map();
+  viewFor("answer");
+}
+
+function showMeters(ended = false) {
+  const ttft = meter.ttftMs;
+  $("ttft").textContent = ttft === null ? "–" : `${Math.round(ttft)} ms`;
+  const rate = meter.rate(performance.now(), ended);
+  $("rate").textContent = rate === null ? "–" : rate.toFixed(rate < 10 ? 1 : 0);
+  $("tokens").textContent = String(meter.tokens);
+  if (stream) {
+    $("seq").textContent = String(stream.lastSeq);
+    $("reconnects").textContent = String(stream.stats.reconnects + stream.stats.gaps);
+  }
+}
+
+function attach(rid, t0) {
+  const old = stream;
+  stream = null;
+  old?.close();
+  resetViews();
+  meter.reset(t0);
+  $("rid").textContent = rid;
+  $("notice").hidden = true;
+  const s = new ResponseStream(rid, { heartbeatMs: numberParam("heartbeat_ms") ?? 15000 });
+  stream = s;
+  s.on("event", (ev) => {
+    meter.event(ev);
+    if (ev.type === "delta") viewFor(ev.source ?? "answer").append(ev.text ?? "");
+    else if (ev.type === "source.done") viewFor(ev.source ?? "answer").finish();
+    if (TERMINAL.has(ev.type)) for (const view of views.values()) view.finish();
+  });
+  s.on("snapshot", (snap) => {
+    for (const [source, text] of Object.entries(snap.sources ?? {})) viewFor(source).setText(text);
+  });
+  s.on("notice", (text) => {
+    $("notice").textContent = text;
+    $("notice").hidden = false;
+  });
+  s.on("status", ({ state, detail }) => {
+    if (s !== stream) return; // a stream this page has moved on from
+    if (["done", "cancelled", "error", "closed"].includes(state)) {
+      for (const view of views.values()) view.finish();
+      clearInterval(ticker);
+      showMeters(true);
+    }
+    setStatus(state, detail);
+  });
+  clearInterval(ticker);
+  ticker = setInterval(showMeters, 250); // numbers refresh 4×/s, not per event
+  s.start();
+}
+
+async function send(event) {
+  event.preventDefault();
+  const t0 = performance.now();
+  const params = {};
+  for (const name of ["tokens", "rate", "first_token_ms"]) {
+    const v = numberParam(name);
+    if (v !== undefined) params[name] = v;
+  }
+  setStatus("connecting", "creating the response");
+  try {
+    const created = await createResponse({ model: $("model").value, input: $("prompt").value, params });
+    attach(created.id, t0);
+  } catch (err) {
+    setStatus("error", String(err.message ?? err));
+  }
+}
+
+async function stop() {
+  if (!stream) return;
+  setStatus("cancelling", "asked the model to stop");
+  try {
+    await cancelResponse(stream.rid);
+  } catch (err) {
+    $("detail").textContent = `cancel failed: ${err.message ?? err}`;
+  }
+}
+
+/** The model picker: GET /v1/models if the edge has it (OpenAI-style or a plain list). */
+async function loadModels() {
+  let models = ["demo"];
+  try {
+    const resp = await fetch("/v1/models", { cache: "no-store" });
+    if (resp.ok) {
+      const body = await resp.json();
+      const list = Array.isArray(body) ? body : (body.data ?? body.models ?? []);
+      const ids = list.map((m) => (typeof m === "string" ? m : m?.id)).filter((m) => typeof m === "string");
+      if (ids.length > 0) models = ids;
+    }
+  } catch {
+    // no model list: the built-in demo model is always there
+  }
+  $("model").replaceChildren(...models.map((m) => new Option(m, m)));
+}
+
+$("ask").addEventListener("submit", send);
+$("prompt").addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey) send(e);
+});
+$("stop").addEventListener("click", stop);
+$("drop").addEventListener("click", () => stream?.drop());
+loadModels();
+resetViews();
+if (query.get("rid")) attach(query.get("rid"), performance.now());
+
+// For automation and the browser benchmark: read-only views of the page's state.
+window.tokenrelay = {
+  md,
+  longTasks,
+  meter,
+  get stream() {
+    return stream;
+  },
+  get views() {
+    return views;
+  },
+  state() {
+    const answer = views.get("answer");
+    return {
+      status: $("status").dataset.state,
+      rid: stream?.rid ?? null,
+      lastSeq: stream?.lastSeq ?? 0,
+      text: answer?.text ?? "",
+      stats: stream ? { ...stream.stats } : null,
+      render: answer ? { ...answer.stats, samples: undefined } : null,
+    };
+  },
+  /** The same text rendered in one go, for comparing with what was rendered progressively. */
+  renderOnce(text) {
+    const div = document.createElement("div");
+    div.innerHTML = md.render(text);
+    return { html: div.innerHTML, text: div.textContent };
+  },
+};
