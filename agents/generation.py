@@ -1,45 +1,248 @@
-"""The generation agent: takes requests from <prefix>.requests and runs their model calls,
-publishing tokens through the producer SDK. Generation lives in workers, never in the edge.
+"""The generation agent: takes requests from <prefix>.requests, runs each response's model calls
+in parallel and publishes their text through the producer SDK; a reader of <prefix>.control
+stops them on cancel. Generation lives in workers, never in the edge.
+
+Policy (ARCHITECTURE.md, "Generation"): the first call to fail ends the response with its
+`error` and stops the others; a cancel ends it with `cancelled`; a stopping worker ends its
+responses with a retriable `worker_stopped` error; a killed one is the sequencer's reaper's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import faust
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app.models import demo
+from app import events
+from app.errors import BadRequest
+from app.events import Event
+from app.models.base import Call, Limits, ModelAdapter, UpstreamError, limited
+from app.models.calls import ANSWER, parse_calls
+from app.models.registry import Registry
 from app.producer import Publisher, ResponseWriter
 from app.settings import Settings
+from app.topics import ensure_topics
 
 log = logging.getLogger(__name__)
+# A cancel may overtake its request (queued behind others, or on a worker taking over), so
+# each worker remembers recent cancels, and re-reads this much of the control topic at start.
+CANCEL_MEMORY_S = 600.0
+CANCEL_MEMORY_MAX = 100_000
+STOP_GRACE_S = 5.0
 
 
-async def run_demo(writer: ResponseWriter, request: dict[str, Any], settings: Settings) -> None:
-    params = request.get("params") or {}
-    cancelled = False
+class GenerationWriter(ResponseWriter):
+    async def failed(self, exc: UpstreamError, source: str = ANSWER) -> None:
+        """End the response with `error`, labelled with the call that failed and carrying the
+        upstream's status (ResponseWriter.error has no place for either)."""
+        await self._finish(
+            Event(
+                rid=self.rid,
+                type=events.ERROR,
+                source=source,
+                retriable=exc.retriable,
+                code=exc.code,
+                message=exc.message,
+                status=exc.upstream_status,
+            )
+        )
+
+
+async def run_call(
+    writer: ResponseWriter, call: Call, adapters: Callable[[str], ModelAdapter], limits: Limits
+) -> None:
+    async for text in limited(adapters(call.model).stream(call), limits):
+        await writer.delta(text, call.source)
+    await writer.source_done(call.source)
+
+
+async def run_response(
+    writer: GenerationWriter,
+    calls: list[Call],
+    adapters: Callable[[str], ModelAdapter],
+    limits: Limits,
+    cancel_requested: Callable[[], bool],
+) -> None:
+    """All calls at once; then `done`, or the first failure's `error`, or `cancelled`."""
+    tasks = [
+        asyncio.create_task(run_call(writer, call, adapters, limits), name=call.source)
+        for call in calls
+    ]
     try:
-        async for chunk in demo.generate(
-            str(request.get("input", "")),
-            tokens=int(params.get("tokens", settings.demo_tokens)),
-            rate=float(params.get("rate", settings.demo_rate)),
-            first_token_ms=float(params.get("first_token_ms", settings.demo_first_token_ms)),
-        ):
-            await writer.delta(chunk)
-        await writer.source_done()
-        await writer.done()
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     except asyncio.CancelledError:
-        if not request.get("cancel_requested"):
-            raise  # the worker is stopping, not the reader asking
-        cancelled = True
-    except Exception as exc:  # any model fault ends the response; readers never wait forever
-        log.exception("generation of %s failed", writer.rid)
-        await writer.error(f"generation failed: {exc}", retriable=True, code="generation_failed")
-    if cancelled:
-        await writer.cancelled()
+        await _stop(tasks)  # closes every upstream request before the terminal event is written
+        if cancel_requested():
+            await writer.cancelled()
+            return
+        stopping = UpstreamError("the worker is stopping", code="worker_stopped", retriable=True)
+        await writer.failed(stopping)
+        raise
+    failures = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
+    if not failures:
+        await writer.done()
+        return
+    await _stop(tasks)
+    first = failures[0]
+    exc = first.exception()
+    if not isinstance(exc, UpstreamError):
+        log.error("model call %s of %s failed", first.get_name(), writer.rid, exc_info=exc)
+        exc = UpstreamError(f"model call failed: {exc!r}", code="generation_failed", retriable=True)
+    await writer.failed(exc, first.get_name())
+
+
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Generation:
+    """This worker's running responses: take a request, cancel one, stop them all."""
+
+    def __init__(self, settings: Settings, publisher: Publisher, registry: Registry) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self.registry = registry
+        self.limits = Limits.from_settings(settings)
+        self.slots = asyncio.Semaphore(settings.generation_concurrency)
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.cancelling: set[str] = set()
+        self.cancelled: OrderedDict[str, float] = OrderedDict()  # rid -> when, recent first out
+
+    async def take(self, value: bytes) -> None:
+        """Start one request; waits for free slots (so requests wait in Kafka, not here)."""
+        try:
+            request = orjson.loads(value)
+            rid = request["rid"]
+            if not isinstance(rid, str) or not rid:
+                raise TypeError("rid")
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("dropping malformed request %r", value[:200])
+            return
+        writer = GenerationWriter(self.publisher, rid)
+        if rid in self.running:
+            return  # delivered again while it runs here (a re-read after a rebalance)
+        if rid in self.cancelled:
+            await writer.cancelled()  # the cancel overtook the request
+            return
+        try:
+            calls = parse_calls(request, self.settings.generation_max_calls)
+        except BadRequest as exc:  # the edge validates; this came from somewhere else
+            await writer.failed(UpstreamError(str(exc), code="bad_request", retriable=False))
+            return
+        # One slot per call; a response wider than the whole worker takes every slot.
+        need = min(len(calls), self.settings.generation_concurrency)
+        for _ in range(need):
+            await self.slots.acquire()
+        if rid in self.cancelled:  # cancelled while it waited for slots
+            for _ in range(need):
+                self.slots.release()
+            await writer.cancelled()
+            return
+        task = asyncio.create_task(self._run(writer, calls, need))
+        self.running[rid] = task
+        task.add_done_callback(lambda _: self.running.pop(rid, None))
+
+    def cancel(self, rid: str) -> None:
+        """Idempotent: a second cancel of a running response changes nothing."""
+        self.cancelled[rid] = time.monotonic()
+        self.cancelled.move_to_end(rid)
+        cutoff = time.monotonic() - CANCEL_MEMORY_S
+        while self.cancelled and (
+            len(self.cancelled) > CANCEL_MEMORY_MAX or next(iter(self.cancelled.values())) < cutoff
+        ):
+            self.cancelled.popitem(last=False)
+        task = self.running.get(rid)
+        if task is not None and rid not in self.cancelling:
+            self.cancelling.add(rid)
+            task.cancel()
+
+    async def stop(self) -> None:
+        """Worker shutdown: end every running response with a retriable error."""
+        tasks = list(self.running.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+
+    async def _run(self, writer: GenerationWriter, calls: list[Call], slots: int) -> None:
+        rid = writer.rid
+        try:
+            await run_response(
+                writer,
+                calls,
+                self._adapter,
+                self.limits,
+                lambda: rid in self.cancelling,
+            )
+        except Exception:
+            log.exception("generation of %s failed", rid)
+        finally:
+            self.cancelling.discard(rid)
+            for _ in range(slots):
+                self.slots.release()
+
+    def _adapter(self, model: str) -> ModelAdapter:
+        return self.registry.adapter(model)
+
+
+async def follow_control(settings: Settings, generation: Generation) -> None:
+    """Read every partition of <prefix>.control (no consumer group: each worker sees every
+    cancel, so it reaches the worker running the response wherever partitions have moved)."""
+    while True:
+        try:
+            await _read_control(settings, generation)
+        except Exception:  # a lost reader would silently stop every cancel: start again
+            log.exception("control reader failed; restarting it")
+            await asyncio.sleep(1.0)
+
+
+async def _read_control(settings: Settings, generation: Generation) -> None:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=500,  # the broker answers as soon as a cancel arrives
+        client_id="tokenrelay-generation-control",
+    )
+    await consumer.start()
+    try:
+        counts = await ensure_topics(settings)  # they exist: this just answers how many
+        tps = [
+            TopicPartition(settings.control_topic, p) for p in range(counts[settings.control_topic])
+        ]
+        consumer.assign(tps)
+        since = int((time.time() - CANCEL_MEMORY_S) * 1000)
+        found = await consumer.offsets_for_times({tp: since for tp in tps})
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, found[tp].offset if found[tp] else ends[tp])
+        while True:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for records in batch.values():
+                for record in records:
+                    rid = _cancel_of(record.value)
+                    if rid is not None:
+                        generation.cancel(rid)
+    finally:
+        await consumer.stop()
+
+
+def _cancel_of(value: bytes | None) -> str | None:
+    try:
+        obj: Any = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(obj, dict) and obj.get("action") == "cancel" and isinstance(obj.get("rid"), str):
+        return str(obj["rid"])
+    return None
 
 
 def register(app: faust.App, settings: Settings) -> None:
@@ -54,38 +257,15 @@ def register(app: faust.App, settings: Settings) -> None:
 
     @app.agent(requests, name="generation")
     async def generate(stream: faust.StreamT[bytes]) -> None:
-        limit = asyncio.Semaphore(settings.generation_concurrency)
-        running: dict[str, tuple[asyncio.Task[None], dict[str, Any]]] = {}
+        registry = Registry(settings)
         async with Publisher(settings) as publisher:
+            generation = Generation(settings, publisher, registry)
+            control = asyncio.create_task(follow_control(settings, generation))
             try:
                 async for value in stream:
-                    try:
-                        request = orjson.loads(value)
-                        rid = str(request["rid"])
-                    except (orjson.JSONDecodeError, KeyError, TypeError):
-                        log.warning("dropping malformed request %r", value[:200])
-                        continue
-                    if request.get("action") == "cancel":
-                        # Requests are keyed by response id, so the cancel reaches the worker
-                        # that took the request; anything else has already finished.
-                        if rid in running:
-                            task, original = running[rid]
-                            original["cancel_requested"] = True
-                            task.cancel()
-                        continue
-                    await limit.acquire()
-                    task = asyncio.create_task(
-                        _guarded(run_demo(publisher.response(rid), request, settings), limit)
-                    )
-                    running[rid] = (task, request)
-                    task.add_done_callback(lambda _, r=rid: running.pop(r, None))
+                    await generation.take(value)
             finally:
-                for task, _ in running.values():
-                    task.cancel()
-
-
-async def _guarded(call: Any, limit: asyncio.Semaphore) -> None:
-    try:
-        await call
-    finally:
-        limit.release()
+                control.cancel()
+                await asyncio.gather(control, return_exceptions=True)
+                await generation.stop()
+                await registry.aclose()

@@ -27,7 +27,7 @@ TERMINAL_TYPES = frozenset({DONE, ERROR, CANCELLED})
 CLIENT_TYPES = frozenset({DELTA, SOURCE_DONE}) | TERMINAL_TYPES
 ALL_TYPES = CLIENT_TYPES | {OPEN}
 
-_OPTIONAL = ("text", "n", "retriable", "code", "message")
+_OPTIONAL = ("text", "n", "retriable", "code", "message", "status")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,7 @@ class Event:
     retriable: bool | None = None
     code: str | None = None
     message: str | None = None
+    status: int | None = None  # on `error`: the upstream's HTTP status, when it gave one
 
     @property
     def terminal(self) -> bool:
@@ -95,6 +96,7 @@ def decode(raw: bytes | None) -> Event:
             retriable=_optional(obj, "retriable", bool),
             code=_optional(obj, "code", str),
             message=_optional(obj, "message", str),
+            status=_optional(obj, "status", int),
         )
     except (TypeError, ValueError) as exc:
         raise DecodeError(str(exc)) from None

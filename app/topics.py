@@ -29,6 +29,8 @@ def specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.tokens_topic, p, retention),
         TopicSpec(settings.events_topic, p, retention),
         TopicSpec(settings.requests_topic, p, retention),
+        # Cancels; every worker reads all of it, so its partitioning carries no meaning.
+        TopicSpec(settings.control_topic, p, retention),
         # One record per response state change; compaction keeps the latest per id.
         TopicSpec(settings.responses_topic, p, {**retention, "cleanup.policy": "compact,delete"}),
         TopicSpec(settings.deadletter_topic, 1, retention),

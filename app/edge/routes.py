@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.edge import sse
+from app.edge import multiplex, sse
 from app.edge.fanout import Tracked
 from app.edge.resume import Reader
 from app.edge.state import EdgeState
@@ -26,10 +28,11 @@ from app.errors import (
     Unavailable,
     UnknownResponse,
 )
+from app.models.calls import parse_calls
+from app.models.registry import Catalog
 from app.producer import new_response_id
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-MODELS = ("demo",)
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -41,27 +44,12 @@ def _state(request: Request) -> EdgeState:
 async def create_response(request: Request) -> Response:
     edge = _state(request)
     body = await _json_body(request, edge.settings.edge_max_body)
-    model = body.get("model")
-    if model not in MODELS:
-        raise BadRequest(f"unknown model {model!r}; available: {', '.join(MODELS)}")
-    prompt, messages = body.get("input"), body.get("messages")
-    if not isinstance(prompt, str) and not (isinstance(messages, list) and messages):
-        raise BadRequest("give 'input' (a string) or 'messages' (a non-empty list)")
-    if (
-        prompt is not None
-        and not isinstance(prompt, str)
-        or messages is not None
-        and not (isinstance(messages, list))
-    ):
-        raise BadRequest("'input' must be a string and 'messages' a list")
-    params = body.get("params") or {}
-    if not isinstance(params, dict):
-        raise BadRequest("'params' must be an object")
-    _check_number(params, "tokens", 1, 1_000_000)
-    _check_number(params, "rate", 0, 100_000)
-    _check_number(params, "first_token_ms", 0, 600_000)
+    calls = parse_calls(body, edge.settings.generation_max_calls)
+    catalog = Catalog(edge.settings)
+    for call in calls:
+        catalog.check(call.model)
     writer = edge.publisher.response(new_response_id())
-    request_value = {**body, "rid": writer.rid, "params": params}
+    request_value = {"rid": writer.rid, "calls": [call.to_dict() for call in calls]}
     try:
         await writer.open()
         sent = await edge.publisher.send(
@@ -90,6 +78,10 @@ async def stream_events(request: Request) -> Response:
     if tracked.final_seq and after >= tracked.final_seq:
         return Response(status_code=204)
     body = await Reader(edge.fanout, edge.history, edge.metrics).open(tracked, after)
+    return _sse(edge, body)
+
+
+def _sse(edge: EdgeState, body: AsyncIterator[bytes]) -> Response:
     return EventSourceResponse(
         body,
         headers=SSE_HEADERS,
@@ -98,6 +90,25 @@ async def stream_events(request: Request) -> Response:
         ping_message_factory=lambda: ServerSentEvent(comment="ping"),
         send_timeout=edge.settings.edge_send_timeout_s,
     )
+
+
+async def stream_many(request: Request) -> Response:
+    """Several responses on one connection (multiplex.py); statuses as on the single stream."""
+    edge = _state(request)
+    streams = multiplex.parse_streams(
+        request.query_params.get("streams"), edge.settings.edge_max_streams
+    )
+    positions = multiplex.resume_at(streams, request.headers.get("last-event-id"))
+    found = await asyncio.gather(*(_find(edge, rid) for rid in positions), return_exceptions=True)
+    for result in found:
+        if isinstance(result, BaseException):
+            raise result
+    tracked = [t for t in found if isinstance(t, Tracked)]
+    reader = Reader(edge.fanout, edge.history, edge.metrics)
+    body = await multiplex.Multiplex(reader).open([(t, positions[t.rid]) for t in tracked])
+    if body is None:
+        return Response(status_code=204)
+    return _sse(edge, body)
 
 
 async def snapshot(request: Request) -> Response:
@@ -129,10 +140,12 @@ async def cancel(request: Request) -> Response:
     edge = _state(request)
     tracked = await _find(edge, request.path_params["rid"])
     if tracked.final_seq:
+        # Already over: nothing is written, and the answer says how it ended.
         return JSONResponse({"id": tracked.rid, "status": tracked.status, "cancelled": False})
     try:
+        # Every worker reads the whole control topic; the one running the response stops it.
         sent = await edge.publisher.send(
-            edge.settings.requests_topic,
+            edge.settings.control_topic,
             tracked.rid,
             orjson.dumps({"rid": tracked.rid, "action": "cancel"}),
         )
@@ -142,6 +155,10 @@ async def cancel(request: Request) -> Response:
     return JSONResponse(
         {"id": tracked.rid, "status": "cancelling", "cancelled": True}, status_code=202
     )
+
+
+async def list_models(request: Request) -> Response:
+    return JSONResponse({"models": Catalog(_state(request).settings).names()})
 
 
 async def healthz(request: Request) -> Response:
@@ -185,14 +202,6 @@ async def _json_body(request: Request, limit: int) -> dict[str, Any]:
     return body
 
 
-def _check_number(params: dict[str, Any], name: str, low: float, high: float) -> None:
-    value = params.get(name)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise BadRequest(f"params.{name} must be a number from {low} to {high}")
-
-
 def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
@@ -213,6 +222,8 @@ ROUTES = [
     Route("/v1/responses/{rid}/events", stream_events),
     Route("/v1/responses/{rid}", snapshot),
     Route("/v1/responses/{rid}/cancel", cancel, methods=["POST"]),
+    Route("/v1/events", stream_many),
+    Route("/v1/models", list_models),
     Route("/healthz", healthz),
     Route("/metrics", metrics),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),

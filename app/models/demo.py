@@ -9,6 +9,8 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterator
 
+from app.models.base import Call
+
 _SECTION = """## Part {i}: {topic}
 
 Streaming a model's answer token by token lets a reader start at once instead of waiting \
@@ -54,3 +56,21 @@ async def generate(
         elif i % 64 == 0:
             await asyncio.sleep(0)
         yield next(source)
+
+
+class DemoModel:
+    """The `demo` adapter: params `tokens`, `rate` and `first_token_ms` override the settings."""
+
+    def __init__(self, tokens: int, rate: float, first_token_ms: float) -> None:
+        self.tokens = tokens
+        self.rate = rate
+        self.first_token_ms = first_token_ms
+
+    def stream(self, call: Call) -> AsyncIterator[str]:
+        params = call.params
+        return generate(
+            call.prompt,
+            tokens=int(params.get("tokens", self.tokens)),
+            rate=float(params.get("rate", self.rate)),
+            first_token_ms=float(params.get("first_token_ms", self.first_token_ms)),
+        )

@@ -1,0 +1,129 @@
+"""The seam between generation and the models: a `Call`, the `ModelAdapter` Protocol every model
+implements, the `UpstreamError` a failing call raises, and the timers every call runs under.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from app.errors import TokenRelayError
+from app.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One model call of a response: its source label, model name, chat messages, parameters."""
+
+    source: str
+    model: str
+    messages: tuple[Mapping[str, Any], ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def prompt(self) -> str:
+        """The last user message's text (what the demo model answers)."""
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                return _text(message.get("content"))
+        return ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "model": self.model,
+            "messages": [dict(m) for m in self.messages],
+            "params": dict(self.params),
+        }
+
+
+class ModelAdapter(Protocol):
+    def stream(self, call: Call) -> AsyncIterator[str]:
+        """The call's answer as non-empty text pieces, in order. Faults raise UpstreamError.
+
+        Closing the iterator early (cancel, a timer) must close the upstream request."""
+        ...
+
+
+class UpstreamError(TokenRelayError):
+    """A model call that failed: the upstream refused, broke off, or took too long."""
+
+    def __init__(
+        self, message: str, *, code: str, retriable: bool, upstream_status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.retriable = retriable
+        self.upstream_status = upstream_status
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    first_token_s: float
+    idle_s: float
+    deadline_s: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            settings.generation_first_token_timeout_s,
+            settings.generation_idle_timeout_s,
+            settings.generation_deadline_s,
+        )
+
+
+async def limited(pieces: AsyncIterator[str], limits: Limits) -> AsyncIterator[str]:
+    """`pieces` under the call's timers: first text, gap between texts, whole call.
+
+    The timer wraps each `anext` rather than the loop: a timeout around a `yield` would fire
+    in the consumer's await (a Kafka send), not in the upstream read it is meant to stop.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.deadline_s
+    first = True
+    async with aclosing(pieces):  # type: ignore[type-var]
+        while True:
+            wait = limits.first_token_s if first else limits.idle_s
+            until = min(loop.time() + wait, deadline)
+            try:
+                async with asyncio.timeout_at(until) as timer:
+                    text = await anext(pieces)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                if not timer.expired():
+                    raise
+                raise _timed_out(first, until >= deadline, limits) from None
+            first = False
+            yield text
+
+
+def _timed_out(first: bool, at_deadline: bool, limits: Limits) -> UpstreamError:
+    if at_deadline:
+        # The same call would most likely run as long again.
+        return UpstreamError(
+            f"the model call ran past its {limits.deadline_s:g} s deadline",
+            code="deadline_exceeded",
+            retriable=False,
+        )
+    if first:
+        return UpstreamError(
+            f"no first token within {limits.first_token_s:g} s",
+            code="first_token_timeout",
+            retriable=True,
+        )
+    return UpstreamError(
+        f"no token for {limits.idle_s:g} s", code="upstream_stalled", retriable=True
+    )
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: keep the text ones
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, Mapping))
+    return ""

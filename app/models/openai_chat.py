@@ -1,0 +1,115 @@
+"""`openai/<model>`: any OpenAI-compatible Chat Completions server (OpenAI, vLLM, Ollama,
+llama.cpp, ...), streamed. `ChatStream` is the pure wire parser; `OpenAIChat` the adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Any
+
+import httpx
+import orjson
+from httpx_sse import ServerSentEvent
+
+from app.models.base import Call, UpstreamError
+from app.models.upstream import dropped, post_sse, stream_error
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class ChatStream:
+    """Folds the chunks of one streamed chat completion into text pieces.
+
+    A chunk may carry only the role, empty or null content, a `finish_reason`, or (with
+    `include_usage`) only `usage` and no choices; `data: [DONE]` ends the stream. An error
+    can arrive as a chunk of its own. Only choice 0 is read: we never ask for n > 1.
+    """
+
+    def __init__(self) -> None:
+        self.done = False  # [DONE] seen
+        self.finish_reason: str | None = None
+        self.usage: Mapping[str, Any] | None = None
+
+    def feed(self, event: ServerSentEvent, http_status: int = 200) -> list[str]:
+        data = event.data
+        if data.strip() == "[DONE]":
+            self.done = True
+            return []
+        if not data:
+            return []  # a bare `event:` or keep-alive without data
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(
+                f"upstream sent a chunk that is not JSON: {data[:200]!r}",
+                code="upstream_protocol",
+                retriable=False,
+                upstream_status=http_status,
+            ) from None
+        if not isinstance(chunk, dict):
+            return []
+        if chunk.get("error") is not None or chunk.get("object") == "error":
+            raise stream_error(chunk, http_status, _status_of(chunk))
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
+        out = []
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            for key in ("content", "refusal"):  # a refusal is what the reader should see
+                text = delta.get(key) if isinstance(delta, dict) else None
+                if isinstance(text, str) and text:
+                    out.append(text)
+            if choice.get("finish_reason"):
+                self.finish_reason = str(choice["finish_reason"])
+        return out
+
+    def end(self, http_status: int | None) -> None:
+        """The body ended: fine after [DONE], or after a finish_reason (some servers omit
+        [DONE]); otherwise the answer was cut off."""
+        if not self.done and self.finish_reason is None:
+            raise dropped(http_status, "the stream ended before [DONE]")
+
+
+class OpenAIChat:
+    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str) -> None:
+        self.client = client
+        self.url = (base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
+        self.api_key = api_key
+
+    def stream(self, call: Call) -> AsyncIterator[str]:
+        return self._stream(call)
+
+    async def _stream(self, call: Call) -> AsyncIterator[str]:
+        headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        parser, status = ChatStream(), None
+        events = post_sse(self.client, self.url, headers, request_body(call))
+        async with aclosing(events):  # closing us closes the upstream request at once
+            async for status, event in events:
+                for text in parser.feed(event, status):
+                    yield text
+                if parser.done:
+                    return
+        parser.end(status)
+
+
+def request_body(call: Call) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": call.model.partition("/")[2],
+        "messages": [dict(m) for m in call.messages],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    for name in ("max_tokens", "temperature", "top_p", "stop"):
+        if name in call.params:
+            body[name] = call.params[name]
+    return body
+
+
+def _status_of(chunk: Mapping[str, Any]) -> int | None:
+    # vLLM puts the HTTP-style status in the error's `code`; OpenAI's codes are strings.
+    inner = chunk.get("error")
+    code = (inner if isinstance(inner, dict) else chunk).get("code")
+    return code if isinstance(code, int) and 400 <= code < 600 else None

@@ -1,0 +1,93 @@
+"""Model names to adapters. `Catalog` (pure, from settings) says which names exist: the edge
+validates requests and answers GET /v1/models with it. `Registry` holds the adapters and
+their one HTTP client, in the worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.errors import BadRequest
+from app.models.anthropic_messages import AnthropicMessages
+from app.models.base import ModelAdapter, UpstreamError
+from app.models.demo import DemoModel
+from app.models.openai_chat import OpenAIChat
+from app.models.upstream import make_client
+from app.settings import Settings
+
+DEMO = "demo"
+OPENAI = "openai"
+ANTHROPIC = "anthropic"
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    name: str
+    enabled: bool
+    models: tuple[str, ...]  # empty: any model name is passed through
+
+
+class Catalog:
+    def __init__(self, settings: Settings) -> None:
+        s = settings
+        self.providers = {
+            OPENAI: Provider(
+                OPENAI, bool(s.openai_base_url or s.openai_api_key), _split(s.openai_models)
+            ),
+            ANTHROPIC: Provider(
+                ANTHROPIC,
+                bool(s.anthropic_base_url or s.anthropic_api_key),
+                _split(s.anthropic_models),
+            ),
+        }
+
+    def names(self) -> list[str]:
+        """`demo`, then each enabled provider's models, or `<provider>/*` when any will do."""
+        out = [DEMO]
+        for p in self.providers.values():
+            if p.enabled:
+                out += [f"{p.name}/{m}" for m in p.models] or [f"{p.name}/*"]
+        return out
+
+    def check(self, model: str) -> None:
+        """Raises BadRequest unless `model` names a model this deployment can call."""
+        if model == DEMO:
+            return
+        prefix, _, name = model.partition("/")
+        provider = self.providers.get(prefix)
+        if provider is None or not provider.enabled or not name:
+            raise BadRequest(f"unknown model {model[:100]!r}; available: {', '.join(self.names())}")
+        if provider.models and name not in provider.models:
+            raise BadRequest(
+                f"model {model[:100]!r} is not offered; available: {', '.join(self.names())}"
+            )
+
+
+class Registry:
+    """The worker's adapters; `aclose` closes their HTTP connections."""
+
+    def __init__(self, settings: Settings) -> None:
+        s = settings
+        self.catalog = Catalog(settings)
+        self.client = make_client(s.generation_connect_timeout_s)
+        self.adapters: dict[str, ModelAdapter] = {
+            DEMO: DemoModel(s.demo_tokens, s.demo_rate, s.demo_first_token_ms),
+            OPENAI: OpenAIChat(self.client, s.openai_base_url, s.openai_api_key),
+            ANTHROPIC: AnthropicMessages(
+                self.client, s.anthropic_base_url, s.anthropic_api_key, s.anthropic_max_tokens
+            ),
+        }
+
+    def adapter(self, model: str) -> ModelAdapter:
+        try:
+            self.catalog.check(model)
+        except BadRequest as exc:  # the edge checked it; this worker is configured otherwise
+            raise UpstreamError(str(exc), code="unknown_model", retriable=False) from None
+        return self.adapters[model.partition("/")[0]]
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _split(names: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in names.split(",") if n.strip())

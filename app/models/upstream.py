@@ -1,0 +1,187 @@
+"""HTTP to a model server, shared by the upstream adapters: POST a streaming request, yield its
+Server-Sent Events, and turn every way it can fail into one `UpstreamError`.
+
+Text is decoded incrementally (httpx), so a multi-byte character split across network reads
+arrives whole; SSE framing is httpx-sse's.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import orjson
+from httpx_sse import EventSource, ServerSentEvent
+
+from app.models.base import UpstreamError
+
+MAX_ERROR_BODY = 64 * 1024
+
+
+def make_client(connect_timeout_s: float) -> httpx.AsyncClient:
+    # No read timeout here: the call's own timers (base.limited) bound every wait.
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(None, connect=connect_timeout_s, write=30.0),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+        follow_redirects=False,
+    )
+
+
+async def post_sse(
+    client: httpx.AsyncClient, url: str, headers: Mapping[str, str], body: dict[str, Any]
+) -> AsyncIterator[tuple[int, ServerSentEvent]]:
+    """(HTTP status, event) for each event of the streamed answer; UpstreamError on faults."""
+    status: int | None = None
+    try:
+        async with client.stream(
+            "POST", url, content=orjson.dumps(body), headers=_headers(headers)
+        ) as response:
+            status = response.status_code
+            if status != 200:
+                raise http_error(status, response.headers, await _read_capped(response))
+            kind = response.headers.get("content-type", "").partition(";")[0].strip()
+            if kind != "text/event-stream":
+                detail = (await _read_capped(response))[:300].decode(errors="replace")
+                raise UpstreamError(
+                    f"upstream answered {kind or 'no content type'}, not a stream: {detail}",
+                    code="upstream_protocol",
+                    retriable=False,
+                    upstream_status=status,
+                )
+            async for event in EventSource(response).aiter_sse():
+                yield status, event
+    except httpx.ConnectError as exc:
+        raise UpstreamError(
+            f"cannot reach the model server: {exc}", code="upstream_unreachable", retriable=True
+        ) from None
+    except httpx.TimeoutException as exc:
+        raise UpstreamError(
+            f"model server timed out: {exc!r}", code="upstream_timeout", retriable=True
+        ) from None
+    except httpx.TransportError as exc:  # reset, closed mid-body, broken chunking
+        raise dropped(status, f"{type(exc).__name__}: {exc}") from None
+
+
+def dropped(status: int | None, detail: str) -> UpstreamError:
+    return UpstreamError(
+        f"the model server's stream broke off: {detail}",
+        code="upstream_dropped",
+        retriable=True,
+        upstream_status=status,
+    )
+
+
+def http_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    """An HTTP error answer as an UpstreamError: retriable for 408/425/429/5xx."""
+    kind, message = error_detail(body)
+    detail = message or body[:300].decode(errors="replace").strip() or "no detail"
+    code, retriable = classify(status)
+    wait = retry_after_s(headers)
+    hint = f" (retry after {wait:g} s)" if wait is not None else ""
+    label = f"{kind}: " if kind else ""
+    return UpstreamError(
+        f"upstream answered {status}: {label}{detail}{hint}",
+        code=code,
+        retriable=retriable,
+        upstream_status=status,
+    )
+
+
+def stream_error(payload: Any, http_status: int, status: int | None = None) -> UpstreamError:
+    """An error the server sent inside a 200 stream. Retriable unless its type says the request
+    itself is wrong: mid-stream, the request was already accepted once."""
+    kind, message = error_detail(orjson.dumps(payload))
+    if status is not None:
+        code, retriable = classify(status)
+    else:
+        code, retriable = "upstream_error", not _is_request_fault(kind)
+    return UpstreamError(
+        f"upstream error mid-stream: {kind + ': ' if kind else ''}{message or 'no detail'}",
+        code=code,
+        retriable=retriable,
+        upstream_status=status if status is not None else http_status,
+    )
+
+
+def classify(status: int) -> tuple[str, bool]:
+    if status == 429:
+        return "rate_limited", True
+    if status in (408, 425) or status >= 500:
+        return "upstream_unavailable", True
+    if status in (401, 403):
+        return "upstream_auth", False
+    if 400 <= status < 500:
+        return "upstream_rejected", False
+    return "upstream_error", False
+
+
+def error_detail(body: bytes) -> tuple[str, str]:
+    """(type, message) from the error bodies servers send: OpenAI's and Anthropic's
+    `{"error": {"type", "message"}}`, vLLM's bare `{"object": "error", ...}`, Ollama's
+    `{"error": "text"}`. Empty strings when the body says nothing usable."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "", ""
+    if not isinstance(obj, dict):
+        return "", ""
+    inner = obj.get("error", obj)
+    if isinstance(inner, str):
+        return "", inner[:1000]
+    if not isinstance(inner, dict):
+        return "", ""
+    kind, message = inner.get("type"), inner.get("message")
+    return (
+        kind if isinstance(kind, str) else "",
+        message[:1000] if isinstance(message, str) else "",
+    )
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait per `retry-after-ms` (OpenAI) or `retry-after` (seconds or a date)."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, round(when.timestamp() - time.time(), 3))
+
+
+def _is_request_fault(kind: str) -> bool:
+    return any(
+        word in kind
+        for word in ("invalid_request", "authentication", "permission", "not_found", "billing")
+    )
+
+
+def _headers(extra: Mapping[str, str]) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        "accept": "text/event-stream",
+        "user-agent": "tokenrelay",
+        **extra,
+    }
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= MAX_ERROR_BODY:
+            break
+    return bytes(body)

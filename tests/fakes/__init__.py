@@ -1,0 +1,1 @@
+"""Local fake model servers and the recorded wire formats they speak."""

@@ -1,0 +1,132 @@
+"""The multiplexed stream's cursor (`RID1:12,RID2:0`), its framing, and the merge of several
+readers fed by hand (no Kafka): per-response order, the id vector, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka import TopicPartition
+
+from app import events
+from app.edge import multiplex, sse
+from app.edge.fanout import Fanout
+from app.edge.history import History
+from app.edge.metrics import Metrics
+from app.edge.resume import Reader
+from app.errors import BadCursor, BadRequest
+from app.events import Event
+from app.settings import Settings
+
+SETTINGS = Settings(topic_prefix="t", edge_subscriber_queue=64)
+EVENTS = TopicPartition("t.events", 0)
+
+
+def test_parse_streams() -> None:
+    assert multiplex.parse_streams("a:12,b:0, c", 16) == {"a": 12, "b": 0, "c": 0}
+    assert list(multiplex.parse_streams("z:1,a:2", 16)) == ["z", "a"]  # order kept
+    assert multiplex.parse_streams("ns:x:3", 16) == {"ns:x": 3}  # the last colon splits
+
+
+@pytest.mark.parametrize(
+    "raw", ["a:-1", "a:x", "a:1.5", ":3", "a:1,a:2", "a:1,,b:2", "a:" + "9" * 19]
+)
+def test_malformed_streams_are_bad_cursors(raw: str) -> None:
+    with pytest.raises(BadCursor):
+        multiplex.parse_streams(raw, 16)
+
+
+def test_missing_or_too_many_streams() -> None:
+    for raw in (None, ""):
+        with pytest.raises(BadRequest):
+            multiplex.parse_streams(raw, 16)
+    with pytest.raises(BadRequest):
+        multiplex.parse_streams(",".join(f"r{i}:0" for i in range(17)), 16)
+
+
+def test_last_event_id_vector_wins_over_the_query() -> None:
+    streams = {"a": 0, "b": 5, "c": 0}
+    assert multiplex.resume_at(streams, None) == streams
+    assert multiplex.resume_at(streams, "a:7,b:9") == {"a": 7, "b": 9, "c": 0}
+    with pytest.raises(BadCursor):
+        multiplex.resume_at(streams, "a:7,zz:1")
+    with pytest.raises(BadCursor):
+        multiplex.resume_at(streams, "a:seven")
+
+
+def test_relabel_keeps_the_frame_and_changes_only_its_id() -> None:
+    frame = sse.frame(Event(rid="a", type="delta", seq=13, ts=1.0, text="x"))
+    assert multiplex.frame_head(frame) == (13, "delta")
+    out = multiplex.relabel(frame, multiplex.vector({"a": 13, "b": 5}))
+    assert out == b"id: a:13,b:5" + frame[len(b"id: 13") :]
+
+
+def feed(fanout: Fanout, rid: str, seq: int, type_: str = events.DELTA) -> None:
+    text = f"{rid}{seq} " if type_ == events.DELTA else None
+    event = Event(rid=rid, type=type_, seq=seq, ts=1.0, text=text)
+    fanout._on_record(EVENTS, seq, events.encode(event))
+
+
+def ids(frame: bytes) -> str:
+    return frame.split(b"\n", 1)[0][4:].decode()
+
+
+async def test_merge_keeps_each_response_in_order_and_ends_after_every_terminal() -> None:
+    metrics = Metrics()
+    fanout = Fanout(SETTINGS, metrics)
+    reader = Reader(fanout, History(SETTINGS, metrics), metrics)
+    for seq in (1, 2, 3):
+        feed(fanout, "a", seq)
+        feed(fanout, "b", seq)
+    feed(fanout, "c", 1)
+    feed(fanout, "c", 2, events.DONE)  # finished, and the cursor holds it: not opened
+    tracked = [fanout.responses[r] for r in ("a", "b", "c")]
+    body = await multiplex.Multiplex(reader).open(list(zip(tracked, [1, 0, 2], strict=True)))
+    assert body is not None
+    got: list[bytes] = []
+
+    async def read() -> None:
+        async for frame in body:
+            got.append(frame)
+
+    task = asyncio.create_task(read())
+    await asyncio.sleep(0.01)
+    feed(fanout, "a", 4, events.DONE)
+    feed(fanout, "b", 4)
+    feed(fanout, "b", 5, events.CANCELLED)
+    await asyncio.wait_for(task, 2)
+    per: dict[str, list[int]] = {}
+    for frame in got:
+        event = events.decode(frame.split(b"data: ", 1)[1].strip())
+        per.setdefault(event.rid, []).append(event.seq)
+    assert per == {"a": [2, 3, 4], "b": [1, 2, 3, 4, 5]}
+    assert ids(got[-1]) in ("a:4,b:5,c:2",)
+    # Every id is the whole vector, and each position only grows.
+    last = {"a": 1, "b": 0, "c": 2}
+    for frame in got:
+        vec = multiplex.resume_at(last, ids(frame))
+        assert all(vec[r] >= last[r] for r in last) and list(vec) == ["a", "b", "c"]
+        last = vec
+    assert not any(t.subscribers for t in tracked)
+
+
+async def test_all_finished_is_none_and_a_failed_open_leaves_no_subscription() -> None:
+    metrics = Metrics()
+    fanout = Fanout(SETTINGS, metrics)
+    reader = Reader(fanout, History(SETTINGS, metrics), metrics)
+    feed(fanout, "a", 1, events.DONE)
+    a = fanout.responses["a"]
+    assert await multiplex.Multiplex(reader).open([(a, 1)]) is None
+    feed(fanout, "b", 1)
+
+    class Failing(Reader):
+        async def open(self, tracked, after):  # type: ignore[no-untyped-def]
+            if tracked.rid == "b":
+                raise BadCursor("no")
+            return await super().open(tracked, after)
+
+    with pytest.raises(BadCursor):
+        await multiplex.Multiplex(Failing(fanout, reader.history, metrics)).open(
+            [(a, 0), (fanout.responses["b"], 0)]
+        )
+    assert not a.subscribers
