@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents import recovery
 from agents.transforms import sequencing
@@ -42,6 +43,7 @@ class Sequencer:
         self.seen: dict[str, tuple[float, int]] = {}  # rid -> (last write, epoch s; partition)
         self.stale: set[int] = set()  # partitions (re)assigned but not yet recovered
         self.next_offset: dict[int, int] = {}  # the input offset expected next, per partition
+        self._probe: AIOKafkaConsumer | None = None  # reads input end offsets for the reaper
         self.counts: dict[str, int] = {}
         # The agent and the reaper both sequence; their sends must reach Kafka in seq order.
         self.lock = asyncio.Lock()
@@ -149,22 +151,28 @@ class Sequencer:
         else:
             self.live[rid] = state
             self.seen[rid] = (time.time(), partition)
-        if outcome.index is not None:
-            await self.index.send(key=key, value=events.encode(outcome.index), partition=partition)
-        if outcome.event is None:
+        if outcome.event is not None:
+            # Same partition number as the input: tokens and events are co-partitioned.
+            sent = await self.out.send(
+                key=key, value=events.encode(outcome.event), partition=partition
+            )
+            sent.add_done_callback(lambda f: self._on_sent(f, rid, state, partition))
+        else:
             self.checkpoint(rid, state, partition)
-            return
-        # Same partition number as the input: tokens and events are co-partitioned.
-        sent = await self.out.send(key=key, value=events.encode(outcome.event), partition=partition)
-        sent.add_done_callback(lambda f: self._on_sent(f, rid, state, partition))
+        if outcome.index is not None:
+            # After the event: an edge that learns a response ended finds its last event stored.
+            await self.index.send(key=key, value=events.encode(outcome.index), partition=partition)
 
     async def reap_idle(self) -> None:
         """End in-progress responses whose producer has written nothing for too long (a dead
         model call or worker), so no reader waits forever."""
         limit = self.settings.response_idle_timeout_s
         cutoff = time.time() - limit
+        if not any(last < cutoff for last, _ in self.seen.values()):
+            return
+        behind = await self._behind()
         for rid, (last, partition) in list(self.seen.items()):
-            if last >= cutoff or partition in self.stale:
+            if last >= cutoff or partition in behind:
                 continue
             async with self.lock:
                 current = self.seen.get(rid)
@@ -181,6 +189,21 @@ class Sequencer:
                     message=f"the model produced nothing for {limit:g} s",
                 )
                 await self.sequence(lost, partition)
+
+    async def _behind(self) -> set[int]:
+        """Owned partitions with input not sequenced yet (a rebalance or a backlog): silence
+        there says nothing about the producers, so the reaper leaves them alone."""
+        owned = self.stale | set(self.next_offset)
+        if self._probe is None:
+            self._probe = AIOKafkaConsumer(
+                bootstrap_servers=self.settings.kafka, client_id="tokenrelay-sequencer-reaper"
+            )
+            await self._probe.start()
+        tps = {p: TopicPartition(self.settings.tokens_topic, p) for p in owned}
+        ends = await self._probe.end_offsets(list(tps.values())) if tps else {}
+        return {
+            p for p, tp in tps.items() if p in self.stale or ends[tp] > self.next_offset.get(p, 0)
+        }
 
     def checkpoint(self, rid: str, state: SeqState, partition: int) -> None:
         """Record a state whose events Kafka has acknowledged.

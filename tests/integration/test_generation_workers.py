@@ -67,6 +67,9 @@ async def test_killing_a_worker_ends_its_responses(stack: Stack) -> None:
     assert survivor and dead, f"requests were not shared: {len(survivor)} kept going"
     for rid in dead:
         assert outcomes[rid] == ("error", "producer_lost", True), outcomes[rid]
+    # The reaper must not mistake the rebalance's pause for silence of the live producers.
+    for rid in survivor:
+        assert outcomes[rid] == ("done", None, None), outcomes[rid]
     print(
         f"\nworker kill: {len(dead)} responses on the killed worker, {len(survivor)} on the other; "
         f"outcomes of the latter {sorted(outcomes[r] for r in survivor)}; all ended {took:.1f} s "
