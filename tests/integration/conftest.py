@@ -8,15 +8,17 @@ printed when a test fails.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from app.settings import Settings
 
 from .procs import Edge, Stack
+from .sse import client_for
 
 
 def make_settings(bootstrap: str, workdir: Path) -> Settings:
@@ -70,6 +72,18 @@ def shared(module_stack: Stack, request: pytest.FixtureRequest) -> Iterator[tupl
     finally:
         if _failed(request):
             print(f"\ntopic prefix {module_stack.settings.topic_prefix}\n{module_stack.report()}")
+
+
+@pytest.fixture
+async def client(
+    gen_stack: Stack, request: pytest.FixtureRequest
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the edge of the module's `gen_stack` (a module that wants it defines one)."""
+    edge = next(p for p in gen_stack.procs if isinstance(p, Edge))
+    async with client_for(edge.url) as c:
+        yield c
+    if _failed(request):
+        print(f"\ntopic prefix {gen_stack.settings.topic_prefix}\n{gen_stack.report()}")
 
 
 def _failed(request: pytest.FixtureRequest) -> bool:

@@ -261,3 +261,10 @@ def client_for(url: str, *, connections: int = 100) -> httpx.AsyncClient:
         timeout=httpx.Timeout(30.0, connect=10.0),
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
     )
+
+
+async def create(client: httpx.AsyncClient, body: dict[str, Any]) -> str:
+    """POST a response request; asserts 201 and returns the new id."""
+    resp = await client.post("/v1/responses", json=body)
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"])

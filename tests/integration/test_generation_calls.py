@@ -25,12 +25,12 @@ from tests.fakes.upstream import FakeUpstream
 
 from .conftest import make_settings
 from .kafkautil import read_topic
-from .procs import Edge, Stack
+from .procs import Stack
 from .sse import (
     SseEvent,
     SseRead,
     assert_contiguous,
-    client_for,
+    create,
     delta_text,
     final_snapshot,
     read_all,
@@ -67,25 +67,6 @@ def gen_stack(
         yield stack
     finally:
         stack.close()
-
-
-@pytest.fixture
-async def client(
-    gen_stack: Stack, request: pytest.FixtureRequest
-) -> AsyncIterator[httpx.AsyncClient]:
-    edge = next(p for p in gen_stack.procs if isinstance(p, Edge))
-    async with client_for(edge.url) as c:
-        yield c
-    if any(
-        getattr(getattr(request.node, f"rep_{w}", None), "failed", False) for w in ("setup", "call")
-    ):
-        print(f"\ntopic prefix {gen_stack.settings.topic_prefix}\n{gen_stack.report()}")
-
-
-async def create(client: httpx.AsyncClient, body: dict[str, Any]) -> str:
-    resp = await client.post("/v1/responses", json=body)
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["id"])
 
 
 async def demo_text(prompt: str, tokens: int) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,8 +19,8 @@ from tests.fakes import wire
 from tests.fakes.upstream import FakeUpstream
 
 from .conftest import make_settings
-from .procs import Edge, Stack
-from .sse import SseRead, assert_contiguous, client_for, delta_text, read_all, read_events
+from .procs import Stack
+from .sse import SseRead, assert_contiguous, create, delta_text, read_all, read_events
 
 pytestmark = pytest.mark.integration
 
@@ -53,25 +53,6 @@ def gen_stack(
         yield stack
     finally:
         stack.close()
-
-
-@pytest.fixture
-async def client(
-    gen_stack: Stack, request: pytest.FixtureRequest
-) -> AsyncIterator[httpx.AsyncClient]:
-    edge = next(p for p in gen_stack.procs if isinstance(p, Edge))
-    async with client_for(edge.url) as c:
-        yield c
-    if any(
-        getattr(getattr(request.node, f"rep_{w}", None), "failed", False) for w in ("setup", "call")
-    ):
-        print(f"\ntopic prefix {gen_stack.settings.topic_prefix}\n{gen_stack.report()}")
-
-
-async def create(client: httpx.AsyncClient, body: dict[str, Any]) -> str:
-    resp = await client.post("/v1/responses", json=body)
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["id"])
 
 
 async def read_whole(client: httpx.AsyncClient, rid: str) -> SseRead:
