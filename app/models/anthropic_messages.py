@@ -9,10 +9,9 @@ from contextlib import aclosing
 from typing import Any
 
 import httpx
-import orjson
 from httpx_sse import ServerSentEvent
 
-from app.models.base import Call, UpstreamError
+from app.models.base import Call, load_json
 from app.models.upstream import dropped, post_sse, stream_error
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -49,15 +48,7 @@ class MessageStream:
     def feed(self, event: ServerSentEvent, http_status: int = 200) -> list[str]:
         if not event.data:
             return []
-        try:
-            obj = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(
-                f"upstream sent an event that is not JSON: {event.data[:200]!r}",
-                code="upstream_protocol",
-                retriable=False,
-                upstream_status=http_status,
-            ) from None
+        obj = load_json(event.data, http_status)
         if not isinstance(obj, dict):
             return []
         kind = obj.get("type", event.event)

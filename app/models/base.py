@@ -10,6 +10,8 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 from app.errors import TokenRelayError
 from app.settings import Settings
 
@@ -59,6 +61,19 @@ class UpstreamError(TokenRelayError):
         self.code = code
         self.retriable = retriable
         self.upstream_status = upstream_status
+
+
+def load_json(data: str, http_status: int) -> Any:
+    """One upstream SSE payload as JSON; anything else is a protocol fault of the upstream."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise UpstreamError(
+            f"upstream sent data that is not JSON: {data[:200]!r}",
+            code="upstream_protocol",
+            retriable=False,
+            upstream_status=http_status,
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

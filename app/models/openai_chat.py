@@ -9,10 +9,9 @@ from contextlib import aclosing
 from typing import Any
 
 import httpx
-import orjson
 from httpx_sse import ServerSentEvent
 
-from app.models.base import Call, UpstreamError
+from app.models.base import Call, load_json
 from app.models.upstream import dropped, post_sse, stream_error
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -38,15 +37,7 @@ class ChatStream:
             return []
         if not data:
             return []  # a bare `event:` or keep-alive without data
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(
-                f"upstream sent a chunk that is not JSON: {data[:200]!r}",
-                code="upstream_protocol",
-                retriable=False,
-                upstream_status=http_status,
-            ) from None
+        chunk = load_json(data, http_status)
         if not isinstance(chunk, dict):
             return []
         if chunk.get("error") is not None or chunk.get("object") == "error":
