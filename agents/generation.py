@@ -20,9 +20,7 @@ import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app import events
 from app.errors import BadRequest
-from app.events import Event
 from app.models.base import Call, Limits, ModelAdapter, UpstreamError, limited
 from app.models.calls import ANSWER, parse_calls
 from app.models.registry import Registry
@@ -38,21 +36,15 @@ CANCEL_MEMORY_MAX = 100_000
 STOP_GRACE_S = 5.0
 
 
-class GenerationWriter(ResponseWriter):
-    async def failed(self, exc: UpstreamError, source: str = ANSWER) -> None:
-        """End the response with `error`, labelled with the call that failed and carrying the
-        upstream's status (ResponseWriter.error has no place for either)."""
-        await self._finish(
-            Event(
-                rid=self.rid,
-                type=events.ERROR,
-                source=source,
-                retriable=exc.retriable,
-                code=exc.code,
-                message=exc.message,
-                status=exc.upstream_status,
-            )
-        )
+async def fail(writer: ResponseWriter, exc: UpstreamError, source: str = ANSWER) -> None:
+    """End the response with the upstream fault `exc`, labelled with the call that failed."""
+    await writer.error(
+        exc.message,
+        retriable=exc.retriable,
+        code=exc.code,
+        source=source,
+        status=exc.upstream_status,
+    )
 
 
 async def run_call(
@@ -64,7 +56,7 @@ async def run_call(
 
 
 async def run_response(
-    writer: GenerationWriter,
+    writer: ResponseWriter,
     calls: list[Call],
     adapters: Callable[[str], ModelAdapter],
     limits: Limits,
@@ -83,7 +75,7 @@ async def run_response(
             await writer.cancelled()
             return
         stopping = UpstreamError("the worker is stopping", code="worker_stopped", retriable=True)
-        await writer.failed(stopping)
+        await fail(writer, stopping)
         raise
     failures = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
     if not failures:
@@ -95,7 +87,7 @@ async def run_response(
     if not isinstance(exc, UpstreamError):
         log.error("model call %s of %s failed", first.get_name(), writer.rid, exc_info=exc)
         exc = UpstreamError(f"model call failed: {exc!r}", code="generation_failed", retriable=True)
-    await writer.failed(exc, first.get_name())
+    await fail(writer, exc, first.get_name())
 
 
 async def _stop(tasks: list[asyncio.Task[None]]) -> None:
@@ -127,7 +119,7 @@ class Generation:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("dropping malformed request %r", value[:200])
             return
-        writer = GenerationWriter(self.publisher, rid)
+        writer = ResponseWriter(self.publisher, rid)
         if rid in self.running:
             return  # delivered again while it runs here (a re-read after a rebalance)
         if rid in self.cancelled:
@@ -136,7 +128,7 @@ class Generation:
         try:
             calls = parse_calls(request, self.settings.generation_max_calls)
         except BadRequest as exc:  # the edge validates; this came from somewhere else
-            await writer.failed(UpstreamError(str(exc), code="bad_request", retriable=False))
+            await fail(writer, UpstreamError(str(exc), code="bad_request", retriable=False))
             return
         # One slot per call; a response wider than the whole worker takes every slot.
         need = min(len(calls), self.settings.generation_concurrency)
@@ -173,7 +165,7 @@ class Generation:
         if tasks:
             await asyncio.wait(tasks, timeout=STOP_GRACE_S)
 
-    async def _run(self, writer: GenerationWriter, calls: list[Call], slots: int) -> None:
+    async def _run(self, writer: ResponseWriter, calls: list[Call], slots: int) -> None:
         rid = writer.rid
         try:
             await run_response(

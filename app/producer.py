@@ -83,14 +83,26 @@ class ResponseWriter:
     async def cancelled(self) -> None:
         await self._finish(Event(rid=self.rid, type=events.CANCELLED))
 
-    async def error(self, message: str, *, retriable: bool, code: str = "upstream_error") -> None:
+    async def error(
+        self,
+        message: str,
+        *,
+        retriable: bool,
+        code: str = "upstream_error",
+        source: str = "answer",
+        status: int | None = None,
+    ) -> None:
+        """End the response with `error`: `source` names the call that failed, `status` is the
+        upstream's HTTP status when it gave one."""
         await self._finish(
             Event(
                 rid=self.rid,
                 type=events.ERROR,
+                source=source,
                 retriable=retriable,
                 code=code,
                 message=message,
+                status=status,
             )
         )
 

@@ -33,8 +33,16 @@ class Writer:
     async def cancelled(self) -> None:
         self.log.append(("cancelled",))
 
-    async def failed(self, exc: UpstreamError, source: str = "answer") -> None:
-        self.log.append(("error", source, exc.code, exc.retriable))
+    async def error(
+        self,
+        message: str,
+        *,
+        retriable: bool,
+        code: str = "upstream_error",
+        source: str = "answer",
+        status: int | None = None,
+    ) -> None:
+        self.log.append(("error", source, code, retriable))
 
     def text(self, source: str) -> str:
         return "".join(e[2] for e in self.log if e[0] == "delta" and e[1] == source)
