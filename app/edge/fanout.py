@@ -82,7 +82,12 @@ class Tracked:
 
     def frames_after(self, seq: int) -> list[Frame] | None:
         """The ring's frames after `seq`, or None if the ring no longer reaches back to it."""
-        if not self.recent or self.recent[0].seq > seq + 1:
+        if not self.recent:
+            # Nothing held: fine when nothing after `seq` was ever seen here and the response is
+            # not known to have ended (a reader arriving before the first token, the usual case);
+            # anything else needs a read from Kafka.
+            return [] if self.final_seq == 0 and self.last_seq <= seq else None
+        if self.recent[0].seq > seq + 1:
             return None
         return [f for f in self.recent if f.seq > seq]
 

@@ -76,3 +76,18 @@ async def test_the_ring_is_bounded_and_reports_how_far_it_reaches() -> None:
     assert len(tracked.recent) == SETTINGS.edge_buffer_events
     assert tracked.frames_after(5) is None  # seq 6 is gone from memory: Kafka must serve it
     assert [f.seq for f in tracked.frames_after(15) or []] == [16, 17, 18, 19, 20]
+
+
+async def test_a_reader_before_the_first_token_needs_no_kafka_read() -> None:
+    fanout, reader = make()
+    fanout.track("r", 0)  # known from the responses index, no event yet
+    assert fanout.responses["r"].frames_after(0) == []
+    stream = await reader.open(fanout.responses["r"], after=0)
+    task = asyncio.create_task(collect(stream, until=2))
+    await asyncio.sleep(0)
+    feed(fanout, 1)
+    feed(fanout, 2, events.DONE)
+    assert await asyncio.wait_for(task, 2) == [1, 2]
+    fanout.responses["r"].final_seq = 2
+    fanout.responses["r"].recent.clear()
+    assert fanout.responses["r"].frames_after(0) is None  # ended, nothing held: ask Kafka

@@ -1,0 +1,1 @@
+"""One module per measurement; each takes the run's Context and returns (and writes) its JSON."""
