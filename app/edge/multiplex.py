@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from app.edge import sse
 from app.edge.fanout import Tracked
-from app.edge.resume import Reader
+from app.edge.resume import Body, Reader
 from app.errors import BadCursor, BadRequest
 from app.events import TERMINAL_TYPES
 
@@ -78,26 +78,30 @@ class Multiplex:
     def __init__(self, reader: Reader) -> None:
         self.reader = reader
 
-    async def open(self, streams: list[tuple[Tracked, int]]) -> AsyncIterator[bytes] | None:
+    async def open(self, streams: list[tuple[Tracked, int]]) -> Body | None:
         """The merged stream, or None when every response's position holds its terminal event.
 
         Raises NotRetained (before any byte) if one response's position cannot be served."""
         positions = {tracked.rid: after for tracked, after in streams}
-        bodies: list[tuple[str, AsyncIterator[bytes]]] = []
+        bodies: list[tuple[str, Body]] = []
         try:
             for tracked, after in streams:
                 if tracked.final_seq and after >= tracked.final_seq:
                     continue  # finished: it stays in the id vector, nothing to send
                 bodies.append((tracked.rid, await self.reader.open(tracked, after)))
         except BaseException:
-            await asyncio.gather(*(_discard(body) for _, body in bodies))
+            await asyncio.gather(*(body.aclose() for _, body in bodies))
             raise
         if not bodies:
             return None
-        return self._merge(bodies, positions)
+
+        async def release() -> None:
+            await asyncio.gather(*(body.aclose() for _, body in bodies))
+
+        return Body(self._merge(bodies, positions), release)
 
     async def _merge(
-        self, bodies: list[tuple[str, AsyncIterator[bytes]]], positions: dict[str, int]
+        self, bodies: list[tuple[str, Body]], positions: dict[str, int]
     ) -> AsyncIterator[bytes]:
         queue: asyncio.Queue[tuple[str, bytes | None]] = asyncio.Queue(QUEUE_FRAMES)
         pumps = [asyncio.create_task(_pump(rid, body, queue)) for rid, body in bodies]
@@ -123,9 +127,7 @@ class Multiplex:
             await asyncio.gather(*pumps, return_exceptions=True)
 
 
-async def _pump(
-    rid: str, body: AsyncIterator[bytes], queue: asyncio.Queue[tuple[str, bytes | None]]
-) -> None:
+async def _pump(rid: str, body: Body, queue: asyncio.Queue[tuple[str, bytes | None]]) -> None:
     """Feed one response's frames into the connection's queue, then None for its end."""
     try:
         async for frame in body:
@@ -133,15 +135,5 @@ async def _pump(
     except Exception:
         log.exception("reader of %s failed", rid)
     finally:
-        await body.aclose()  # type: ignore[attr-defined]
+        await body.aclose()
     await queue.put((rid, None))
-
-
-async def _discard(body: AsyncIterator[bytes]) -> None:
-    """Close a reader that was opened but never iterated. Its cleanup (unsubscribe) sits in
-    its `finally`, which only runs once it has started, so start it and stop it at once."""
-    step = asyncio.ensure_future(anext(body, None))
-    await asyncio.sleep(0)
-    step.cancel()
-    await asyncio.gather(step, return_exceptions=True)
-    await body.aclose()  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ and the reader catches up again from where it is. It never yields a seq out of o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 from app.edge.fanout import Fanout, Frame, Subscription, Tracked
 from app.edge.history import History
@@ -26,7 +26,7 @@ class Reader:
         self.history = history
         self.metrics = metrics
 
-    async def open(self, tracked: Tracked, after: int) -> AsyncIterator[bytes]:
+    async def open(self, tracked: Tracked, after: int) -> Body:
         """Subscribe and start the backlog; raises NotRetained before any byte is sent."""
         sub = self.fanout.subscribe(tracked)
         try:
@@ -34,7 +34,11 @@ class Reader:
         except BaseException:
             self.fanout.unsubscribe(tracked, sub)
             raise
-        return self._follow(tracked, after, sub, backlog, first)
+
+        async def release() -> None:
+            self.fanout.unsubscribe(tracked, sub)
+
+        return Body(self._follow(tracked, after, sub, backlog, first), release)
 
     async def _backlog(
         self, tracked: Tracked, after: int
@@ -88,6 +92,27 @@ class Reader:
             self.fanout.unsubscribe(tracked, sub)
             self.metrics.connections.dec()
             self.metrics.events_out.inc(pos - begin)
+
+
+class Body:
+    """A reader's SSE bytes. Closing it always releases its subscription, even when it was never
+    iterated (a generator's `finally` only runs once it has started)."""
+
+    def __init__(
+        self, stream: AsyncGenerator[bytes, None], release: Callable[[], Awaitable[None]]
+    ) -> None:
+        self._stream = stream
+        self._release = release
+
+    def __aiter__(self) -> Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._stream.__anext__()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+        await self._release()
 
 
 async def _prepend(first: Frame | None, rest: AsyncIterator[Frame]) -> AsyncIterator[Frame]:

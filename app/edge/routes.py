@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import orjson
 from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from app.edge import multiplex, sse
 from app.edge.fanout import Tracked
-from app.edge.resume import Reader
+from app.edge.resume import Body, Reader
 from app.edge.state import EdgeState
 from app.errors import (
     BadRequest,
@@ -81,9 +81,11 @@ async def stream_events(request: Request) -> Response:
     return _sse(edge, body)
 
 
-def _sse(edge: EdgeState, body: AsyncIterator[bytes]) -> Response:
+def _sse(edge: EdgeState, body: Body) -> Response:
     return EventSourceResponse(
         body,
+        # Also when the client left before the body started: its subscriptions are released.
+        background=BackgroundTask(body.aclose),
         headers=SSE_HEADERS,
         ping=edge.settings.heartbeat_s,
         sep="\n",

@@ -91,3 +91,12 @@ async def test_a_reader_before_the_first_token_needs_no_kafka_read() -> None:
     fanout.responses["r"].final_seq = 2
     fanout.responses["r"].recent.clear()
     assert fanout.responses["r"].frames_after(0) is None  # ended, nothing held: ask Kafka
+
+
+async def test_a_body_never_iterated_still_releases_its_subscription() -> None:
+    fanout, reader = make()
+    feed(fanout, 1)
+    body = await reader.open(fanout.responses["r"], after=0)
+    assert fanout.responses["r"].subscribers
+    await body.aclose()  # the client left before the response started
+    assert not fanout.responses["r"].subscribers
