@@ -103,7 +103,6 @@ class Fanout:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.warm = False
-        self.last_fetch = 0.0
 
     @property
     def live(self) -> bool:
@@ -154,7 +153,6 @@ class Fanout:
                 log.warning("fetch failed, retrying: %r", exc)
                 await asyncio.sleep(1.0)
                 continue
-            self.last_fetch = time.monotonic()
             for tp, records in batches.items():
                 for record in records:
                     self._on_record(tp, record.offset, record.value)
@@ -190,7 +188,7 @@ class Fanout:
             tracked.status, tracked.final_seq = event.type, event.seq
         if event.seq % CHECKPOINT_EVERY == 1:
             tracked.checkpoints.append((event.seq, offset))
-        frame = Frame(event.seq, event, sse.frame(event))
+        frame = Frame(event.seq, event, sse.frame(event, value))
         self._remember(tracked, frame)
         self.metrics.events_in.inc()
         for sub in tracked.subscribers:

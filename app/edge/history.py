@@ -64,7 +64,7 @@ class History:
                             continue
                         if event.seq > expect:
                             raise NotRetained(f"events after {after} are no longer retained")
-                        yield Frame(event.seq, event, sse.frame(event))
+                        yield Frame(event.seq, event, sse.frame(event, record.value))
                         expect += 1
                         if event.terminal:
                             return

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import re
 
-import orjson
-
 from app.errors import BadCursor
-from app.events import Event
+from app.events import Event, encode
 
 PING = b": ping\n\n"
 _DECIMAL = re.compile(r"[0-9]{1,18}")
 
 
-def frame(event: Event) -> bytes:
-    """One event as an SSE message: id is the seq, event the type, data one line of JSON."""
-    data = orjson.dumps(event.to_dict())  # orjson never emits a raw newline
+def frame(event: Event, stored: bytes | None = None) -> bytes:
+    """One event as an SSE message: id is the seq, event the type, data one line of JSON.
+
+    `stored` is the event's Kafka value: the sequencer wrote it with `events.encode`, so it is
+    already the data line, and the edge need not encode every event a second time.
+    """
+    data = stored if stored is not None and b"\n" not in stored else encode(event)
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.seq, event.type.encode(), data)
 
 

@@ -5,14 +5,13 @@ parser; `AnthropicMessages` the adapter.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
 from typing import Any
 
 import httpx
 from httpx_sse import ServerSentEvent
 
 from app.models.base import Call, load_json
-from app.models.upstream import dropped, post_sse, stream_error
+from app.models.upstream import dropped, stream_error, stream_text
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -101,15 +100,9 @@ class AnthropicMessages:
         headers = {"anthropic-version": API_VERSION}
         if self.api_key:
             headers["x-api-key"] = self.api_key
-        parser, status = MessageStream(), None
-        events = post_sse(self.client, self.url, headers, request_body(call, self.max_tokens))
-        async with aclosing(events):  # closing us closes the upstream request at once
-            async for status, event in events:
-                for text in parser.feed(event, status):
-                    yield text
-                if parser.done:
-                    return
-        parser.end(status)
+        body = request_body(call, self.max_tokens)
+        async for text in stream_text(self.client, self.url, headers, body, MessageStream()):
+            yield text
 
 
 def request_body(call: Call, max_tokens: int) -> dict[str, Any]:

@@ -5,14 +5,13 @@ llama.cpp, ...), streamed. `ChatStream` is the pure wire parser; `OpenAIChat` th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
 from typing import Any
 
 import httpx
 from httpx_sse import ServerSentEvent
 
 from app.models.base import Call, load_json
-from app.models.upstream import dropped, post_sse, stream_error
+from app.models.upstream import dropped, stream_error, stream_text
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -75,15 +74,9 @@ class OpenAIChat:
 
     async def _stream(self, call: Call) -> AsyncIterator[str]:
         headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        parser, status = ChatStream(), None
-        events = post_sse(self.client, self.url, headers, request_body(call))
-        async with aclosing(events):  # closing us closes the upstream request at once
-            async for status, event in events:
-                for text in parser.feed(event, status):
-                    yield text
-                if parser.done:
-                    return
-        parser.end(status)
+        body = request_body(call)
+        async for text in stream_text(self.client, self.url, headers, body, ChatStream()):
+            yield text
 
 
 def request_body(call: Call) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from contextlib import aclosing
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -28,6 +29,35 @@ def make_client(connect_timeout_s: float) -> httpx.AsyncClient:
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
         follow_redirects=False,
     )
+
+
+class StreamParser(Protocol):
+    """One wire format's reading of a streamed answer (openai_chat.ChatStream, ...)."""
+
+    done: bool
+
+    def feed(self, event: ServerSentEvent, http_status: int = 200) -> list[str]: ...
+
+    def end(self, http_status: int | None) -> None: ...
+
+
+async def stream_text(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: Mapping[str, str],
+    body: dict[str, Any],
+    parser: StreamParser,
+) -> AsyncIterator[str]:
+    """The answer's text pieces, as `parser` reads them from the upstream's events."""
+    status: int | None = None
+    events = post_sse(client, url, headers, body)
+    async with aclosing(events):  # closing us closes the upstream request at once
+        async for status, event in events:
+            for text in parser.feed(event, status):
+                yield text
+            if parser.done:
+                return
+    parser.end(status)
 
 
 async def post_sse(

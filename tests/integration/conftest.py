@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from app.settings import Settings
+from tests.fakes.upstream import FakeUpstream
 
 from .procs import Edge, Stack
 from .sse import client_for
@@ -72,6 +73,14 @@ def shared(module_stack: Stack, request: pytest.FixtureRequest) -> Iterator[tupl
     finally:
         if _failed(request):
             print(f"\ntopic prefix {module_stack.settings.topic_prefix}\n{module_stack.report()}")
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeUpstream]:
+    """A local model server speaking the OpenAI and Anthropic streaming formats."""
+    upstream = FakeUpstream().start()
+    yield upstream
+    upstream.stop()
 
 
 @pytest.fixture

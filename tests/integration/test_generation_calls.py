@@ -44,13 +44,6 @@ CANCEL_BUDGET_S = 0.5
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream().start()
-    yield upstream
-    upstream.stop()
-
-
-@pytest.fixture(scope="module")
 def gen_stack(
     broker: Any, tmp_path_factory: pytest.TempPathFactory, fake: FakeUpstream
 ) -> Iterator[Stack]:

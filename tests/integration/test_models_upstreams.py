@@ -28,13 +28,6 @@ FIRST_TOKEN_TIMEOUT_S = 1.5
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream().start()
-    yield upstream
-    upstream.stop()
-
-
-@pytest.fixture(scope="module")
 def gen_stack(
     broker: Any, tmp_path_factory: pytest.TempPathFactory, fake: FakeUpstream
 ) -> Iterator[Stack]:

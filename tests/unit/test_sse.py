@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from app import events
 from app.edge import sse
 from app.errors import BadCursor
 from app.events import Event
@@ -43,3 +44,11 @@ def test_parse_cursor(header: str | None, query: str | None, expected: int) -> N
 def test_malformed_cursor_is_rejected(bad: str) -> None:
     with pytest.raises(BadCursor):
         sse.parse_cursor(bad, None)
+
+
+def test_frame_reuses_the_stored_value_and_never_sends_a_raw_newline() -> None:
+    event = Event(rid="r", type="delta", seq=4, ts=1.0, text="a\nb")
+    stored = events.encode(event)
+    assert sse.frame(event, stored) == sse.frame(event)
+    multi_line = b'{"rid": "r",\n "seq": 4}'  # not the sequencer's encoding: re-encode it
+    assert sse.frame(event, multi_line) == sse.frame(event)
