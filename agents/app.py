@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from agents import generation, sequencer
+from agents import generation, watchdog
 from app.settings import Settings
 
 
@@ -21,8 +21,9 @@ def make_app(settings: Settings) -> faust.App:
         store="memory://",
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
-        # Sends leave at once: nothing on the live path waits for a batch or a commit.
-        producer_linger=0.0,
+        # Faust carries no per-token traffic (writers publish events themselves): its sends
+        # are index and control records, a few per response.
+        producer_linger=0.005,
         stream_publish_on_commit=False,
         stream_wait_empty=False,
         consumer_auto_offset_reset="earliest",
@@ -30,7 +31,9 @@ def make_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.worker_session_timeout_s / 4,
         broker_commit_interval=1.0,
         table_cleanup_interval=60.0,
+        # The watchdog reaps only what its own active partitions hold.
+        table_standby_replicas=0,
     )
-    sequencer.register(app, settings)
+    watchdog.register(app, settings)
     generation.register(app, settings)
     return app

@@ -4,7 +4,11 @@ stops them on cancel. Generation lives in workers, never in the edge.
 
 Policy (ARCHITECTURE.md, "Generation"): the first call to fail ends the response with its
 `error` and stops the others; a cancel ends it with `cancelled`; a stopping worker ends its
-responses with a retriable `worker_stopped` error; a killed one is the sequencer's reaper's.
+responses with a retriable `worker_stopped` error; a killed one's are ended by the watchdog.
+
+A request that reaches this worker after another worker took it (that worker died before its
+offset was committed) is never run twice into one response: if the log already holds events
+of it, this worker ends it (retriable `producer_lost`) instead of splicing a second attempt.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from agents.sideread import SideReader
+from app import events
 from app.errors import BadRequest
+from app.ids import partition_for
 from app.models.base import Call, Limits, ModelAdapter, UpstreamError, limited
 from app.models.calls import ANSWER, parse_calls
 from app.models.registry import Registry
@@ -101,6 +108,10 @@ class Generation:
 
     def __init__(self, settings: Settings, publisher: Publisher, registry: Registry) -> None:
         self.settings = settings
+        self.sidereads = SideReader(settings, "tokenrelay-generation-takeover")
+        # A request this old may have been taken by a worker that died: its death takes at
+        # least a session timeout to move the request here, so younger ones cannot have been.
+        self.takeover_age_ms = settings.worker_session_timeout_s * 900
         self.publisher = publisher
         self.registry = registry
         self.limits = Limits.from_settings(settings)
@@ -109,8 +120,9 @@ class Generation:
         self.cancelling: set[str] = set()
         self.cancelled: OrderedDict[str, float] = OrderedDict()  # rid -> when, recent first out
 
-    async def take(self, value: bytes) -> None:
-        """Start one request; waits for free slots (so requests wait in Kafka, not here)."""
+    async def take(self, value: bytes, written_ms: float | None = None) -> None:
+        """Start one request; waits for free slots (so requests wait in Kafka, not here).
+        `written_ms` is when Kafka stored the request (its record timestamp)."""
         try:
             request = orjson.loads(value)
             rid = request["rid"]
@@ -119,7 +131,8 @@ class Generation:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("dropping malformed request %r", value[:200])
             return
-        writer = ResponseWriter(self.publisher, rid)
+        # The edge wrote the response's `open` index record when it created the request.
+        writer = self.publisher.response(rid, announced=True)
         if rid in self.running:
             return  # delivered again while it runs here (a re-read after a rebalance)
         if rid in self.cancelled:
@@ -139,7 +152,8 @@ class Generation:
                 self.slots.release()
             await writer.cancelled()
             return
-        task = asyncio.create_task(self._run(writer, calls, need))
+        old = written_ms is not None and events.now_ms() - written_ms > self.takeover_age_ms
+        task = asyncio.create_task(self._run(writer, calls, need, written_ms if old else None))
         self.running[rid] = task
         task.add_done_callback(lambda _: self.running.pop(rid, None))
 
@@ -165,9 +179,13 @@ class Generation:
         if tasks:
             await asyncio.wait(tasks, timeout=STOP_GRACE_S)
 
-    async def _run(self, writer: ResponseWriter, calls: list[Call], slots: int) -> None:
+    async def _run(
+        self, writer: ResponseWriter, calls: list[Call], slots: int, taken_over: float | None
+    ) -> None:
         rid = writer.rid
         try:
+            if taken_over is not None and await self._started_elsewhere(writer, taken_over):
+                return
             await run_response(
                 writer,
                 calls,
@@ -181,6 +199,21 @@ class Generation:
             self.cancelling.discard(rid)
             for _ in range(slots):
                 self.slots.release()
+
+    async def _started_elsewhere(self, writer: ResponseWriter, since_ms: float) -> bool:
+        """Whether an earlier attempt of this request left events; if it did not finish, end
+        the response after its last event (a second attempt would splice two answers)."""
+        part = partition_for(writer.rid, self.publisher.partitions)
+        seen = await self.sidereads.fold(writer.rid, part, since_ms=since_ms)
+        if not seen.order.last:
+            return False
+        if seen.final_type is None:
+            log.warning("%s was started by a worker that died; ending it", writer.rid)
+            writer.seq = seen.order.last
+            await writer.error(
+                "the worker running this response stopped", retriable=True, code="producer_lost"
+            )
+        return True
 
     def _adapter(self, model: str) -> ModelAdapter:
         return self.registry.adapter(model)
@@ -254,10 +287,12 @@ def register(app: faust.App, settings: Settings) -> None:
             generation = Generation(settings, publisher, registry)
             control = asyncio.create_task(follow_control(settings, generation))
             try:
-                async for value in stream:
-                    await generation.take(value)
+                async for event in stream.events():
+                    message = event.message
+                    await generation.take(message.value, message.timestamp)
             finally:
                 control.cancel()
                 await asyncio.gather(control, return_exceptions=True)
                 await generation.stop()
+                await generation.sidereads.close()
                 await registry.aclose()

@@ -1,7 +1,7 @@
-"""The one wire contract: every message on every tokenrelay topic is an `Event`.
+"""The one wire contract of <prefix>.events: every record is an `Event`.
 
-Producers write events without a response-wide `seq` (it is 0) but with `n`, their own
-position within the source; the sequencing agent assigns `seq` 1, 2, 3 ... per response.
+A response's single writer (app/producer.py) assigns `seq` 1, 2, 3 ... across its sources and
+event types; readers apply app/ordering.py's rule to what they read.
 """
 
 from __future__ import annotations
@@ -20,14 +20,12 @@ SOURCE_DONE = "source.done"
 DONE = "done"
 ERROR = "error"
 CANCELLED = "cancelled"
-# Producer-only: announces a response before its first token; never reaches clients.
-OPEN = "open"
 
 TERMINAL_TYPES = frozenset({DONE, ERROR, CANCELLED})
 CLIENT_TYPES = frozenset({DELTA, SOURCE_DONE}) | TERMINAL_TYPES
-ALL_TYPES = CLIENT_TYPES | {OPEN}
+ALL_TYPES = CLIENT_TYPES
 
-_OPTIONAL = ("text", "n", "retriable", "code", "message", "status")
+_OPTIONAL = ("text", "retriable", "code", "message", "status")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +36,6 @@ class Event:
     seq: int = 0
     ts: float = 0.0
     text: str | None = None
-    n: int | None = None
     retriable: bool | None = None
     code: str | None = None
     message: str | None = None
@@ -92,7 +89,6 @@ def decode(raw: bytes | None) -> Event:
             seq=_typed(obj, "seq", int),
             ts=float(_typed(obj, "ts", (int, float))),
             text=_optional(obj, "text", str),
-            n=_optional(obj, "n", int),
             retriable=_optional(obj, "retriable", bool),
             code=_optional(obj, "code", str),
             message=_optional(obj, "message", str),
@@ -104,6 +100,8 @@ def decode(raw: bytes | None) -> Event:
         raise DecodeError(f"unknown event type {event.type!r}")
     if not event.rid:
         raise DecodeError("empty rid")
+    if event.seq < 1:
+        raise DecodeError("seq must be 1 or more")
     if event.type == DELTA and event.text is None:
         raise DecodeError("delta without text")
     return event

@@ -32,8 +32,10 @@ class Settings:
     edge_subscriber_queue: int = 1024
     # A reader whose socket accepts nothing for this long is disconnected.
     edge_send_timeout_s: float = 30.0
-    # How far back a starting edge reads the events topic to warm its buffers.
-    edge_warm_ms: int = 15 * 60 * 1000
+    # A finished response stays in the edge's memory this long, then only in its directory
+    # (where to find it in Kafka, for at most `edge_directory_size` responses).
+    edge_finished_keep_s: float = 60.0
+    edge_directory_size: int = 100_000
     # How long a reader of a not-yet-known response waits for it before a 404.
     edge_unknown_wait_ms: int = 3000
     edge_max_body: int = 1 << 20
@@ -41,10 +43,12 @@ class Settings:
     worker_datadir: str = ".tokenrelay/worker"
     # A worker that stops heart-beating loses its partitions after this long.
     worker_session_timeout_s: float = 10.0
-    # How far back (from the log end) a sequencer re-reads its output after a crash.
-    sequencer_recovery_ms: int = 120_000
-    # An in-progress response with no producer write for this long ends with a retriable error.
+    # An in-progress response with no writer write for this long ends with a retriable error.
     response_idle_timeout_s: float = 30.0
+    # The writer: how long librdkafka waits to fill a batch (records of many responses share a
+    # Kafka request), and how often it tells the watchdog it is alive.
+    writer_linger_ms: float = 2.0
+    writer_beat_s: float = 5.0
     generation_concurrency: int = 64
     # Model calls one response may name in `calls`.
     generation_max_calls: int = 8
@@ -71,17 +75,13 @@ class Settings:
     demo_first_token_ms: float = 0.0
 
     def __post_init__(self) -> None:
-        # The sequencer's crash recovery re-reads this much of its log; it is only complete if
-        # no in-progress response can sit idle for longer (the reaper ends it before that).
-        if self.response_idle_timeout_s * 1000 * 2 > self.sequencer_recovery_ms:
+        # The watchdog learns of a writer's writes from its beats: a writer must beat at least
+        # twice within the idle timeout, or a live response could be ended.
+        if self.writer_beat_s * 2 > self.response_idle_timeout_s:
             raise ValueError(
-                "TOKENRELAY_SEQUENCER_RECOVERY_MS must be at least twice "
-                "TOKENRELAY_RESPONSE_IDLE_TIMEOUT_S (in ms)"
+                "TOKENRELAY_WRITER_BEAT_S must be at most half of "
+                "TOKENRELAY_RESPONSE_IDLE_TIMEOUT_S"
             )
-
-    @property
-    def tokens_topic(self) -> str:
-        return f"{self.topic_prefix}.tokens"
 
     @property
     def events_topic(self) -> str:

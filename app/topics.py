@@ -1,7 +1,7 @@
 """Every topic's name, partitions and retention in one place, and their creation.
 
-tokens, events and requests are co-partitioned (same count, key = response id), so response R
-lives in the same partition number of each; the sequencer relies on that.
+events, responses and requests are co-partitioned (same count, key = response id), so
+response R lives in the same partition number of each (app/ids.partition_for).
 """
 
 from __future__ import annotations
@@ -26,13 +26,17 @@ def specs(settings: Settings) -> list[TopicSpec]:
     retention = {"retention.ms": str(settings.retention_ms)}
     p = settings.partitions
     return [
-        TopicSpec(settings.tokens_topic, p, retention),
         TopicSpec(settings.events_topic, p, retention),
         TopicSpec(settings.requests_topic, p, retention),
         # Cancels; every worker reads all of it, so its partitioning carries no meaning.
         TopicSpec(settings.control_topic, p, retention),
         # One record per response state change; compaction keeps the latest per id.
-        TopicSpec(settings.responses_topic, p, {**retention, "cleanup.policy": "compact,delete"}),
+        # Segments roll hourly so compaction really runs (the default segment is a week).
+        TopicSpec(
+            settings.responses_topic,
+            p,
+            {**retention, "cleanup.policy": "compact,delete", "segment.ms": "3600000"},
+        ),
         TopicSpec(settings.deadletter_topic, 1, retention),
     ]
 

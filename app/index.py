@@ -1,0 +1,85 @@
+"""The responses index (<prefix>.responses, compacted, key = response id): one small record per
+change of a response's lifecycle, never one per token.
+
+`open` (created; from the edge's POST or the SDK's `open`), `beat` (the writer is alive: its last
+write and its last stored event, at most every `writer_beat_s`), and the terminal state once the
+terminal event is stored. The events log stays the truth: a reader takes a response's outcome
+from its events; this index says where to find them and lets the watchdog see silent writers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from app.errors import DecodeError
+from app.events import TERMINAL_TYPES
+
+OPEN = "open"
+BEAT = "beat"
+STATES = frozenset({OPEN, BEAT}) | TERMINAL_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRecord:
+    rid: str
+    state: str
+    partition: int  # of <prefix>.events (and of this topic: they are co-partitioned)
+    created: float  # epoch ms
+    ts: float  # the writer's last write (epoch ms)
+    seq: int = 0  # the last seq stored
+    first: int | None = None  # offset of the response's first event in <prefix>.events
+    last: int | None = None  # offset of its last stored event
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_TYPES
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {
+                "rid": self.rid,
+                "state": self.state,
+                "partition": self.partition,
+                "created": self.created,
+                "ts": self.ts,
+                "seq": self.seq,
+                "first": self.first,
+                "last": self.last,
+            }
+        )
+
+
+def decode(raw: bytes | None) -> IndexRecord:
+    try:
+        obj: Any = orjson.loads(raw or b"")
+        if not isinstance(obj, dict):
+            raise TypeError("not an object")
+        record = IndexRecord(
+            rid=_get(obj, "rid", str),
+            state=_get(obj, "state", str),
+            partition=_get(obj, "partition", int),
+            created=float(_get(obj, "created", (int, float))),
+            ts=float(_get(obj, "ts", (int, float))),
+            seq=_get(obj, "seq", int),
+            first=_maybe(obj, "first"),
+            last=_maybe(obj, "last"),
+        )
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        raise DecodeError(f"not an index record: {exc}") from None
+    if record.state not in STATES or not record.rid:
+        raise DecodeError(f"not an index record: state {record.state!r}")
+    return record
+
+
+def _get(obj: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = obj.get(name)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"field {name!r} missing or not {kind}")
+    return value
+
+
+def _maybe(obj: dict[str, Any], name: str) -> int | None:
+    return None if obj.get(name) is None else int(_get(obj, name, int))
