@@ -289,7 +289,8 @@ def register(app: faust.App, settings: Settings) -> None:
             try:
                 async for event in stream.events():
                     message = event.message
-                    await generation.take(message.value, message.timestamp)
+                    # faust gives the record's timestamp in seconds
+                    await generation.take(message.value, message.timestamp * 1000)
             finally:
                 control.cancel()
                 await asyncio.gather(control, return_exceptions=True)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from app.settings import Settings
 
@@ -27,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     broker = sub.add_parser("broker", help="the local Kafka broker")
     broker.add_argument("action", choices=["start", "stop", "status"])
     broker.set_defaults(run=_broker)
-    sub.add_parser("worker", help="one Faust worker (sequencing, generation)").set_defaults(
+    sub.add_parser("worker", help="one Faust worker (generation, watchdog)").set_defaults(
         run=_worker
     )
     edge = sub.add_parser("edge", help="one SSE edge process")
@@ -63,16 +64,27 @@ def _worker(args: argparse.Namespace) -> int:
 def _edge(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.edge.main import create_app
+    from app.edge.main import close_streams, create_app
 
     settings = Settings.from_env(edge_host=args.host, edge_port=args.port)
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+
+    class EdgeServer(uvicorn.Server):
+        """uvicorn waits for open responses before it stops; SSE streams never end by
+        themselves, so a stop signal first ends each of them cleanly."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            close_streams(app)
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app,
         host=settings.edge_host,
         port=settings.edge_port,
         log_level="warning",
         timeout_graceful_shutdown=3,
     )
+    EdgeServer(config).run()
     return 0
 
 

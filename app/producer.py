@@ -29,6 +29,9 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 POLL_S = 0.05
+# A coalesced delta stops growing here (a writer looping without awaiting would otherwise make
+# one record larger than Kafka accepts); the next piece starts the next delta.
+MAX_DELTA_CHARS = 16_384
 STOP_FLUSH_S = 10.0
 
 __all__ = ["Publisher", "ResponseWriter", "WriteFailed", "new_response_id"]
@@ -180,11 +183,12 @@ class Publisher:
 class _Pending:
     """An event not sent yet; consecutive deltas of one source gather in `parts`."""
 
-    __slots__ = ("type", "source", "ts", "parts", "extra")
+    __slots__ = ("type", "source", "ts", "parts", "size", "extra")
 
     def __init__(self, type: str, source: str, ts: float, text: str | None, extra: Any) -> None:
         self.type, self.source, self.ts, self.extra = type, source, ts, extra
         self.parts = [text] if text is not None else []
+        self.size = len(text) if text is not None else 0
 
 
 class ResponseWriter:
@@ -266,8 +270,13 @@ class ResponseWriter:
         pending = self._pending
         if text is not None and pending:
             last = pending[-1]
-            if last.type == events.DELTA and last.source == source:
+            if (
+                last.type == events.DELTA
+                and last.source == source
+                and last.size + len(text) <= MAX_DELTA_CHARS
+            ):
                 last.parts.append(text)
+                last.size += len(text)
                 return True
         pending.append(_Pending(type, source, now, text, extra))
         if type in events.TERMINAL_TYPES:

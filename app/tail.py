@@ -22,6 +22,9 @@ async def tail(base_url: str, rid: str, after: int) -> int:
                 ) as response:
                     if response.status_code == 204:
                         return 0
+                    if response.status_code == 503:
+                        # Kafka is briefly unreachable from the edge: retry like a dropped link.
+                        raise httpx.TransportError("edge answered 503")
                     if response.status_code != 200:
                         await response.aread()
                         print(response.text, file=sys.stderr)

@@ -1,8 +1,11 @@
 """The edge process's one Kafka consumer and its in-memory fan-out.
 
-It reads <prefix>.responses (what responses exist, and how they ended) and <prefix>.events
-(every event), keeps a bounded ring of recent frames per response, and pushes each new frame
-to that response's subscribers. Readers never touch Kafka on the live path.
+It follows <prefix>.events and <prefix>.responses from their ends (no history is preloaded),
+in `getmany` batches. Each event is decoded once, judged by the ordering rule (app/ordering.py)
+for its response, framed once from its stored bytes and pushed to that response's subscribers.
+Index records only make a response known here (created, partition, first offset); how it ended
+comes from its events. A finished response leaves memory `edge_finished_keep_s` after its
+terminal event, into the bounded directory. Readers never touch Kafka on the live path.
 """
 
 from __future__ import annotations
@@ -11,196 +14,184 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from app import events
+from app import events, ids, index
 from app.edge import sse
+from app.edge.deadletter import DeadLetters
+from app.edge.directory import Directory, Entry
 from app.edge.metrics import Metrics
+from app.edge.tracked import Frame, Subscription, Tracked
 from app.errors import DecodeError
-from app.events import Event
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    seq: int
-    event: Event
-    data: bytes  # the SSE bytes, encoded once for every reader
-
-
-class Subscription:
-    """A reader's bounded queue of live frames. Overflow empties it and says so: the reader then
-    catches up from the ring or from Kafka instead of growing the edge's memory."""
-
-    def __init__(self, rid: str, maxsize: int, metrics: Metrics) -> None:
-        self.rid = rid
-        self.maxsize = maxsize
-        self.metrics = metrics
-        self.frames: deque[Frame] = deque()
-        self.overflowed = False
-        self._ready = asyncio.Event()
-
-    def push(self, frame: Frame) -> None:
-        if self.overflowed:
-            return
-        if len(self.frames) >= self.maxsize:
-            self.overflowed = True
-            self.frames.clear()
-            self.metrics.overflows.inc()
-        else:
-            self.frames.append(frame)
-        self._ready.set()
-
-    async def get(self) -> Frame | None:
-        """The next live frame, or None once the queue has overflowed."""
-        while not self.frames and not self.overflowed:
-            self._ready.clear()
-            await self._ready.wait()
-        return None if self.overflowed else self.frames.popleft()
-
-
-@dataclass(slots=True)
-class Tracked:
-    """What this edge knows of one response."""
-
-    rid: str
-    partition: int
-    created_ts: float = 0.0
-    status: str = "in_progress"
-    final_seq: int = 0  # seq of the terminal event, once known
-    last_seq: int = 0  # highest seq seen live
-    recent: deque[Frame] = field(default_factory=deque)
-    # (seq, offset) every CHECKPOINT_EVERY seqs: where a catch-up read can start in Kafka.
-    checkpoints: list[tuple[int, int]] = field(default_factory=list)
-    subscribers: set[Subscription] = field(default_factory=set)
-
-    def frames_after(self, seq: int) -> list[Frame] | None:
-        """The ring's frames after `seq`, or None if the ring no longer reaches back to it."""
-        if not self.recent:
-            # Nothing held: fine when nothing after `seq` was ever seen here and the response is
-            # not known to have ended (a reader arriving before the first token, the usual case);
-            # anything else needs a read from Kafka.
-            return [] if self.final_seq == 0 and self.last_seq <= seq else None
-        if self.recent[0].seq > seq + 1:
-            return None
-        return [f for f in self.recent if f.seq > seq]
+# An in-progress response with no event and no reader for this many idle timeouts is dropped
+# from memory (the watchdog has ended it long ago, or it ended before this edge looked).
+ORPHAN_IDLE_TIMEOUTS = 3
 
 
 class Fanout:
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, deadletters: DeadLetters) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.deadletters = deadletters
         self.responses: dict[str, Tracked] = {}
+        self.directory = Directory(settings.edge_directory_size)
+        self.partitions: dict[str, int] = {}
+        self._finished: deque[tuple[float, str]] = deque()  # (monotonic end, rid), in end order
         self._lru: OrderedDict[str, None] = OrderedDict()  # responses with frames in a ring
         self._buffered = 0
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self.consumed = 0  # events accepted, not yet counted in the metric
+        self._arrivals: dict[str, list[asyncio.Future[None]]] = {}
         self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.warm = False
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def live(self) -> bool:
-        return self.warm and self._task is not None and not self._task.done()
+        return bool(self._tasks) and not any(t.done() for t in self._tasks)
 
     async def start(self, partitions: dict[str, int]) -> None:
         s = self.settings
+        self.partitions = partitions
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka,
             enable_auto_commit=False,
             fetch_max_wait_ms=100,
+            max_partition_fetch_bytes=4 << 20,
             client_id="tokenrelay-edge",
         )
         await self._consumer.start()
-        tps = []
-        for topic in (s.responses_topic, s.events_topic):
-            tps += [TopicPartition(topic, p) for p in range(partitions[topic])]
+        tps = [
+            TopicPartition(topic, p)
+            for topic in (s.responses_topic, s.events_topic)
+            for p in range(partitions[topic])
+        ]
         self._consumer.assign(tps)
-        await self._seek_for_warm_up([tp for tp in tps if tp.topic == s.events_topic])
-        await self._consumer.seek_to_beginning(*[tp for tp in tps if tp.topic == s.responses_topic])
-        targets = await self._consumer.end_offsets(tps)
-        self._task = asyncio.create_task(self._run(targets))
+        # From the end, resolved now (not lazily at the first fetch), so /healthz is only live
+        # once nothing written from here on can be missed. Older responses are looked up.
+        ends = await self._consumer.end_offsets(tps)
+        for tp in tps:
+            self._consumer.seek(tp, ends[tp])
+        self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._sweep())]
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._consumer:
             await self._consumer.stop()
 
-    async def _seek_for_warm_up(self, tps: list[TopicPartition]) -> None:
+    async def _run(self) -> None:
         assert self._consumer is not None
-        since = int(time.time() * 1000) - self.settings.edge_warm_ms
-        found = await self._consumer.offsets_for_times({tp: since for tp in tps})
-        ends = await self._consumer.end_offsets(tps)
-        for tp in tps:
-            self._consumer.seek(tp, found[tp].offset if found[tp] else ends[tp])
-
-    async def _run(self, targets: dict[TopicPartition, int]) -> None:
-        assert self._consumer is not None
-        pending = {tp: end for tp, end in targets.items() if end > 0}
-        self.warm = not pending
+        events_topic = self.settings.events_topic
         while True:
             try:
-                batches = await self._consumer.getmany(timeout_ms=1000, max_records=2000)
+                batches = await self._consumer.getmany(timeout_ms=1000, max_records=5000)
             except KafkaError as exc:
                 # aiokafka reconnects by itself; a fetch error must not end the edge's only reader.
                 log.warning("fetch failed, retrying: %r", exc)
                 await asyncio.sleep(1.0)
                 continue
+            now = time.monotonic()
             for tp, records in batches.items():
-                for record in records:
-                    self._on_record(tp, record.offset, record.value)
-                if tp in pending and records and records[-1].offset + 1 >= pending[tp]:
-                    del pending[tp]
-            if not self.warm and not pending:
-                self.warm = True
-                log.info("edge warm: %d responses known", len(self.responses))
-            elif not self.warm:
-                # A warm-up target may sit past records that compaction or deletion removed.
-                for tp in list(pending):
-                    if await self._consumer.position(tp) >= pending[tp]:
-                        del pending[tp]
+                if tp.topic == events_topic:
+                    for r in records:
+                        self.on_event(tp.partition, r.offset, r.key, r.value, now)
+                else:
+                    for r in records:
+                        self.on_index(r.value)
+            if self.consumed:
+                self.metrics.events_in.inc(self.consumed)
+                self.metrics.buffered.set(self._buffered)
+                self.consumed = 0
 
-    def _on_record(self, tp: TopicPartition, offset: int, value: bytes | None) -> None:
+    def on_event(
+        self, partition: int, offset: int, key: bytes | None, value: bytes | None, now: float
+    ) -> None:
         try:
             event = events.decode(value)
         except DecodeError as exc:
             self.metrics.undecodable.inc()
-            log.warning("undecodable record %s@%d: %s", tp, offset, exc)
+            log.warning("undecodable record %s/%d/%d: %s", "events", partition, offset, exc)
+            self.deadletters.put(
+                self.settings.events_topic, partition, offset, key, value, str(exc)
+            )
             return
-        tracked = self.track(event.rid, tp.partition)
-        if tp.topic == self.settings.responses_topic:
-            if event.type == events.OPEN:
-                tracked.created_ts = tracked.created_ts or event.ts
-            else:
-                tracked.status, tracked.final_seq = event.type, event.seq
-            return
-        if event.seq <= tracked.last_seq:
-            return  # already seen (a re-read after a rebalance of the sequencer)
-        tracked.last_seq = event.seq
-        if event.terminal:
-            tracked.status, tracked.final_seq = event.type, event.seq
+        tracked = self.responses.get(event.rid)
+        if tracked is None:
+            if event.rid in self.directory:
+                return  # finished and gone from memory: nothing after its terminal counts
+            tracked = self._track(
+                Tracked(event.rid, partition, ids.created_ms(event.rid) or 0.0,
+                        first=offset if event.seq == 1 else None, from_start=event.seq == 1)
+            )  # fmt: skip
+        if not tracked.order.accept(event):
+            return  # a duplicate seq, or after the terminal event: the rule drops it
+        tracked.touched = now
         if event.seq % CHECKPOINT_EVERY == 1:
             tracked.checkpoints.append((event.seq, offset))
+        if event.terminal:
+            tracked.status = event.type
+            self._finished.append((now, tracked.rid))
         frame = Frame(event.seq, event, sse.frame(event, value))
         self._remember(tracked, frame)
-        self.metrics.events_in.inc()
+        self.consumed += 1  # into the metric once per batch: a Counter.inc takes a lock
         for sub in tracked.subscribers:
             sub.push(frame)
 
-    def track(self, rid: str, partition: int) -> Tracked:
-        tracked = self.responses.get(rid)
+    def on_index(self, value: bytes | None) -> None:
+        try:
+            record = index.decode(value)
+        except DecodeError as exc:
+            self.metrics.undecodable.inc()
+            log.warning("undecodable index record: %s", exc)
+            return
+        self.adopt(record, live=True)
+
+    def adopt(self, record: index.IndexRecord, live: bool = False) -> Tracked:
+        """The response an index record names, tracked from now on (a record read live, or
+        one found by lookup.py). One this edge does not follow is returned detached."""
+        tracked = self.responses.get(record.rid)
         if tracked is None:
-            tracked = self.responses[rid] = Tracked(rid, partition)
-            for waiter in self._waiters.pop(rid, []):
-                if not waiter.done():
-                    waiter.set_result(None)
+            entry = self.directory.get(record.rid)
+            if entry is not None:
+                return entry.tracked()  # e.g. its terminal index record, after it left memory
+            tracked = Tracked(
+                record.rid, record.partition, record.created, first=record.first,
+                from_start=live and record.state == index.OPEN,
+            )  # fmt: skip
+            if record.terminal and not live:
+                tracked.index_seq = record.seq
+                return tracked  # ended before this edge looked: read from Kafka, not followed
+            self._track(tracked)
+            tracked.touched = time.monotonic()
+        tracked.created = tracked.created or record.created
+        if tracked.first is None:
+            tracked.first = record.first
+        tracked.index_seq = max(tracked.index_seq, record.seq)
+        return tracked
+
+    def settled(self, tracked: Tracked, status: str, seq: int) -> None:
+        """A catch-up read found the end of a response this edge had not seen end."""
+        if not tracked.settle(status, seq):
+            return
+        if self.responses.get(tracked.rid) is tracked:
+            self._finished.append((time.monotonic(), tracked.rid))
+        elif tracked.rid not in self.responses:
+            # Found by lookup, never followed: the next reader needs no search of the index.
+            self.directory.put(Entry.of(tracked))
+            self.metrics.directory.set(len(self.directory))
+
+    def _track(self, tracked: Tracked) -> Tracked:
+        self.responses[tracked.rid] = tracked
+        self.metrics.tracked.set(len(self.responses))
+        for waiter in self._arrivals.pop(tracked.rid, []):
+            if not waiter.done():
+                waiter.set_result(None)
         return tracked
 
     def _remember(self, tracked: Tracked, frame: Frame) -> None:
@@ -213,29 +204,60 @@ class Fanout:
         self._lru.move_to_end(tracked.rid)
         while self._buffered > self.settings.edge_buffer_budget and len(self._lru) > 1:
             oldest, _ = self._lru.popitem(last=False)
-            dropped = self.responses[oldest].recent
-            self._buffered -= len(dropped)
-            dropped.clear()
+            self._drop_ring(self.responses[oldest])
+
+    def _drop_ring(self, tracked: Tracked) -> None:
+        self._buffered -= len(tracked.recent)
+        tracked.recent.clear()
+
+    async def _sweep(self) -> None:
+        keep_s = self.settings.edge_finished_keep_s
+        orphan_s = keep_s + ORPHAN_IDLE_TIMEOUTS * self.settings.response_idle_timeout_s
+        every = min(1.0, max(0.05, keep_s / 4))
+        scans = 0
+        while True:
+            await asyncio.sleep(every)
+            self.evict(time.monotonic() - keep_s)
+            scans += 1
+            if scans * every >= 10.0:  # the full scan for orphans is rare: they are rare
+                scans = 0
+                self.evict_orphans(time.monotonic() - orphan_s)
+
+    def evict(self, ended_before: float) -> None:
+        """Finished responses whose terminal event came before `ended_before` leave memory."""
+        while self._finished and self._finished[0][0] <= ended_before:
+            _, rid = self._finished.popleft()
+            tracked = self.responses.get(rid)
+            if tracked is not None and tracked.final_seq:
+                self.directory.put(Entry.of(tracked))
+                self._forget(tracked)
+
+    def evict_orphans(self, idle_before: float) -> None:
+        for tracked in [t for t in self.responses.values() if not t.final_seq]:
+            if tracked.touched <= idle_before and not tracked.subscribers:
+                self._forget(tracked)
+
+    def _forget(self, tracked: Tracked) -> None:
+        # Readers still holding it keep their reference; nothing live comes after the end.
+        del self.responses[tracked.rid]
+        self._lru.pop(tracked.rid, None)
+        self._drop_ring(tracked)
+        self.metrics.tracked.set(len(self.responses))
+        self.metrics.directory.set(len(self.directory))
         self.metrics.buffered.set(self._buffered)
 
-    async def lookup(self, rid: str, wait_s: float) -> Tracked | None:
-        """The response, waiting up to `wait_s` for one not seen yet (it may be just created)."""
-        tracked = self.responses.get(rid)
-        if tracked is not None or wait_s <= 0:
-            return tracked
+    def arrival(self, rid: str) -> asyncio.Future[None]:
+        """A future resolved when `rid` becomes tracked here (a just-created response)."""
         waiter = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(rid, []).append(waiter)
-        try:
-            await asyncio.wait_for(waiter, wait_s)
-        except TimeoutError:
-            pass
-        finally:
-            waiters = self._waiters.get(rid, [])
-            if waiter in waiters:
-                waiters.remove(waiter)
-            if not waiters:
-                self._waiters.pop(rid, None)
-        return self.responses.get(rid)
+        self._arrivals.setdefault(rid, []).append(waiter)
+        return waiter
+
+    def forget_arrival(self, rid: str, waiter: asyncio.Future[None]) -> None:
+        waiters = self._arrivals.get(rid, [])
+        if waiter in waiters:
+            waiters.remove(waiter)
+        if not waiters:
+            self._arrivals.pop(rid, None)
 
     def subscribe(self, tracked: Tracked) -> Subscription:
         sub = Subscription(tracked.rid, self.settings.edge_subscriber_queue, self.metrics)

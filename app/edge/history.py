@@ -1,87 +1,141 @@
 """Catch-up reads: a response's events after a position, read from Kafka when the edge's ring
-no longer holds them (an old response, a new edge, a reader that fell far behind).
+does not hold them (an old response, a new edge, a reader that fell far behind).
+
+A read borrows a pooled consumer for one chunk at a time and gives it back before the chunk is
+yielded, so a client that stops reading holds no consumer; the next chunk re-seeks where the
+last one stopped. The ordering rule applies as on the live path. A Kafka fault in the middle
+raises Unavailable: the reader ends its stream and the client resumes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from app import events
 from app.edge import sse
-from app.edge.fanout import Frame, Tracked
 from app.edge.metrics import Metrics
-from app.errors import DecodeError, NotRetained
+from app.edge.pool import ConsumerPool
+from app.edge.tracked import Frame, Tracked
+from app.errors import DecodeError, NotRetained, Unavailable
+from app.ordering import Order
 from app.settings import Settings
 
-# Producer clocks and the broker's may disagree a little; start the time seek this much early.
+# Producer clocks and the broker's may disagree a little; start a time seek this much early.
 CLOCK_SKEW_MS = 5_000
+# One borrow of a consumer reads at most this many records (other responses' included) or this
+# many bytes of the response's own: what a stalled client can make the edge hold.
+CHUNK_RECORDS = 2_000
+CHUNK_BYTES = 1 << 20
+# One chunk that makes no progress for this long is a fault (e.g. the broker is restarting).
+CHUNK_TIMEOUT_S = 10.0
+
+Settled = Callable[[Tracked, str, int], None]
 
 
 class History:
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, metrics: Metrics, pool: ConsumerPool, settled: Settled
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
-        self._limit = asyncio.Semaphore(settings.edge_max_catchup_reads)
+        self.pool = pool
+        self._settled = settled
 
-    async def read(self, tracked: Tracked, after: int) -> AsyncIterator[Frame]:
-        """Yield the frames with seq > `after` in order, up to the log's end as of now.
+    async def read(self, tracked: Tracked, after: int) -> AsyncIterator[list[Frame]]:
+        """Batches of the frames with seq > `after`, in order, up to the log's end as of now.
 
-        Raises NotRetained, before yielding anything, when Kafka no longer holds seq after+1.
+        Raises NotRetained, before yielding anything, when Kafka no longer holds seq after+1;
+        Unavailable when Kafka fails. Close it (contextlib.aclosing) when done with it early.
         """
+        self.metrics.catchup_reads.inc()
         tp = TopicPartition(self.settings.events_topic, tracked.partition)
-        async with self._limit:
-            self.metrics.catchup_reads.inc()
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka,
-                enable_auto_commit=False,
-                fetch_max_wait_ms=50,
-                client_id="tokenrelay-edge-history",
-            )
-            await consumer.start()
+        key = tracked.rid.encode()
+        order = Order()
+        expect = after + 1
+        position = end = trimmed = None
+        while position is None or position < end:
             try:
-                consumer.assign([tp])
-                begin = (await consumer.beginning_offsets([tp]))[tp]
-                end = (await consumer.end_offsets([tp]))[tp]
-                wanted = await self._start_offset(consumer, tp, tracked, after)
-                # Only a start Kafka has deleted makes events "no longer retained"; anything
-                # else not found is not stored yet and will come live.
-                trimmed = wanted < begin
-                consumer.seek(tp, max(begin, wanted))
-                expect = after + 1
-                while await consumer.position(tp) < end:
-                    batch = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
-                    for record in batch.get(tp, []):
-                        if record.offset >= end or record.key != tracked.rid.encode():
-                            continue
-                        try:
-                            event = events.decode(record.value)
-                        except DecodeError:
-                            continue
-                        if event.seq < expect:
-                            continue
-                        if event.seq > expect:
-                            raise NotRetained(f"events after {after} are no longer retained")
-                        yield Frame(event.seq, event, sse.frame(event, record.value))
-                        expect += 1
-                        if event.terminal:
-                            return
-                if trimmed and expect == after + 1 and tracked.final_seq > after:
+                async with self.pool.consumer() as consumer, asyncio.timeout(CHUNK_TIMEOUT_S):
+                    consumer.assign([tp])
+                    if position is None or end is None:
+                        begin = (await consumer.beginning_offsets([tp]))[tp]
+                        end = (await consumer.end_offsets([tp]))[tp]
+                        wanted = await self._start(consumer, tp, tracked, after, end)
+                        # Only a start Kafka has deleted makes events "no longer retained";
+                        # anything else not found is not stored yet and will come live.
+                        trimmed = wanted < begin
+                        position = max(begin, wanted)
+                    chunk, position = await _chunk(consumer, tp, position, end, key, order)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                self.metrics.catchup_faults.inc()
+                raise Unavailable(f"Kafka failed during a catch-up read: {exc!r}") from None
+            frames = []
+            for event, value in chunk:
+                if event.seq < expect:
+                    continue
+                if event.seq > expect:
                     raise NotRetained(f"events after {after} are no longer retained")
-            finally:
-                await consumer.stop()
+                frames.append(Frame(event.seq, event, sse.frame(event, value)))
+                expect += 1
+            if order.final:
+                self._settled(tracked, _status(chunk), order.final)
+            if frames:
+                yield frames  # the consumer is back in the pool while the client reads
+            if order.final:
+                return
+        if trimmed and expect == after + 1 and max(tracked.final_seq, tracked.index_seq) > after:
+            raise NotRetained(f"events after {after} are no longer retained")
 
-    async def _start_offset(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, tracked: Tracked, after: int
-    ) -> int:
+    async def _start(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, tracked: Tracked, after: int,
+        end: int,
+    ) -> int:  # fmt: skip
         usable = [offset for seq, offset in tracked.checkpoints if seq <= after + 1]
         if usable:
             return usable[-1]
-        if tracked.created_ts:
-            since = max(0, int(tracked.created_ts) - CLOCK_SKEW_MS)
+        if tracked.first is not None:
+            return tracked.first
+        if tracked.created:
+            since = max(0, int(tracked.created) - CLOCK_SKEW_MS)
             found = (await consumer.offsets_for_times({tp: since}))[tp]
-            if found is not None:
-                return int(found.offset)
-        return 0
+            return end if found is None else int(found.offset)
+        return 0  # an id without a time, never indexed with its first offset: scan
+
+
+async def _chunk(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, position: int, end: int, key: bytes,
+    order: Order,
+) -> tuple[list[tuple[events.Event, bytes]], int]:  # fmt: skip
+    """Up to CHUNK_RECORDS records from `position`: the response's accepted events, and where
+    the next chunk starts."""
+    consumer.seek(tp, position)
+    accepted: list[tuple[events.Event, bytes]] = []
+    read = size = 0
+    while position < end and read < CHUNK_RECORDS and size < CHUNK_BYTES:
+        batch = await consumer.getmany(tp, timeout_ms=500, max_records=CHUNK_RECORDS - read)
+        records = batch.get(tp, [])
+        for record in records:
+            if record.offset >= end:
+                return accepted, end
+            if record.key != key or record.value is None:
+                continue
+            try:
+                event = events.decode(record.value)
+            except DecodeError:
+                continue  # the live consumer dead-letters it
+            if order.accept(event):
+                accepted.append((event, record.value))
+                size += len(record.value)
+                if order.final or size >= CHUNK_BYTES:
+                    return accepted, record.offset + 1
+        read += len(records)
+        position = await consumer.position(tp)
+    return accepted, position
+
+
+def _status(chunk: list[tuple[events.Event, bytes]]) -> str:
+    return chunk[-1][0].type

@@ -1,5 +1,10 @@
-"""create_app(settings): the Starlette edge, with its Kafka consumer and producer started and
-stopped by the lifespan."""
+"""create_app(settings): the Starlette edge, with its Kafka consumers and producer started and
+stopped by the lifespan.
+
+Shutdown: `close_streams(app)` ends every open SSE stream cleanly (clients reconnect). A server
+should call it when it starts shutting down, before it waits for connections to finish; the
+lifespan's own shutdown calls it as well, for servers that don't.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,15 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
+from app.edge.deadletter import DeadLetters
 from app.edge.fanout import Fanout
 from app.edge.history import History
+from app.edge.lookup import Locator
 from app.edge.metrics import Metrics
+from app.edge.pool import ConsumerPool
 from app.edge.routes import EXCEPTION_HANDLERS, ROUTES
 from app.edge.state import EdgeState
+from app.edge.stream import Streams
 from app.producer import Publisher
 from app.settings import Settings
 from app.topics import ensure_topics
@@ -23,15 +32,36 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         partitions = await ensure_topics(settings)
         metrics = Metrics()
-        fanout = Fanout(settings, metrics)
+        deadletters = DeadLetters(settings)
+        fanout = Fanout(settings, metrics, deadletters)
+        pool = ConsumerPool(settings, settings.edge_max_catchup_reads)
         publisher = Publisher(settings)
+        streams = Streams()
         await publisher.start()
         await fanout.start(partitions)
-        app.state.edge = EdgeState(settings, metrics, fanout, History(settings, metrics), publisher)
+        app.state.edge = EdgeState(
+            settings,
+            metrics,
+            fanout,
+            History(settings, metrics, pool, fanout.settled),
+            Locator(settings, metrics, fanout, pool),
+            publisher,
+            streams,
+        )
         try:
             yield
         finally:
+            streams.close()
             await fanout.stop()
+            await pool.close()
+            await deadletters.stop()
             await publisher.stop()
 
     return Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+
+
+def close_streams(app: Starlette) -> None:
+    """End the app's open SSE streams cleanly; safe from a signal handler or another thread."""
+    edge: EdgeState | None = getattr(app.state, "edge", None)
+    if edge is not None:
+        edge.streams.close_threadsafe()

@@ -24,10 +24,32 @@ class Metrics:
             "tokenrelay_edge_catchup_reads", "Catch-up reads served from Kafka", registry=r
         )
         self.undecodable = Counter(
-            "tokenrelay_edge_undecodable", "Undecodable records skipped", registry=r
+            "tokenrelay_edge_undecodable",
+            "Undecodable records skipped (events ones are dead-lettered)",
+            registry=r,
         )
         self.buffered = Gauge(
             "tokenrelay_edge_buffered_events", "Events held in per-response rings", registry=r
+        )
+        self.tracked = Gauge(
+            "tokenrelay_edge_tracked_responses",
+            "Responses held in the edge's memory (finished ones leave after edge_finished_keep_s)",
+            registry=r,
+        )
+        self.directory = Gauge(
+            "tokenrelay_edge_directory_entries",
+            "Finished responses in the bounded directory (where to find them in Kafka)",
+            registry=r,
+        )
+        self.lookups = Counter(
+            "tokenrelay_edge_lookups",
+            "Searches of the responses index for an unknown id",
+            registry=r,
+        )
+        self.catchup_faults = Counter(
+            "tokenrelay_edge_catchup_faults",
+            "Catch-up reads ended by a Kafka fault (the client resumes)",
+            registry=r,
         )
         self.responses = Counter(
             "tokenrelay_edge_responses_created", "Responses started via POST", registry=r

@@ -12,15 +12,14 @@ import logging
 from collections.abc import AsyncIterator
 
 from app.edge import sse
-from app.edge.fanout import Tracked
 from app.edge.resume import Body, Reader
+from app.edge.tracked import Frame, Tracked
 from app.errors import BadCursor, BadRequest
-from app.events import TERMINAL_TYPES
 
 log = logging.getLogger(__name__)
-# Frames waiting to be sent, across all of a connection's responses. A full queue stalls the
+# Batches waiting to be sent, across all of a connection's responses. A full queue stalls the
 # readers, whose own bounded queues then overflow into catch-up reads: memory stays flat.
-QUEUE_FRAMES = 256
+QUEUE_BATCHES = 256
 MAX_RID = 200
 
 
@@ -75,65 +74,80 @@ def _vector(raw: str) -> dict[str, int]:
 
 
 class Multiplex:
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader, heartbeat_s: float) -> None:
         self.reader = reader
+        self.heartbeat_s = heartbeat_s
 
-    async def open(self, streams: list[tuple[Tracked, int]]) -> Body | None:
+    async def open(self, streams: list[tuple[Tracked, int]]) -> Body[bytes] | None:
         """The merged stream, or None when every response's position holds its terminal event.
 
-        Raises NotRetained (before any byte) if one response's position cannot be served."""
+        Raises NotRetained / CursorBeyondEnd (before any byte) if one position cannot be served."""
         positions = {tracked.rid: after for tracked, after in streams}
-        bodies: list[tuple[str, Body]] = []
+        feeds: list[tuple[str, Body[list[Frame]]]] = []
         try:
             for tracked, after in streams:
-                if tracked.final_seq and after >= tracked.final_seq:
-                    continue  # finished: it stays in the id vector, nothing to send
-                bodies.append((tracked.rid, await self.reader.open(tracked, after)))
+                feed = await self.reader.open(tracked, after)
+                if feed is not None:  # None: finished, it stays in the id vector
+                    feeds.append((tracked.rid, feed))
         except BaseException:
-            await asyncio.gather(*(body.aclose() for _, body in bodies))
+            await asyncio.gather(*(feed.aclose() for _, feed in feeds))
             raise
-        if not bodies:
+        if not feeds:
             return None
 
         async def release() -> None:
-            await asyncio.gather(*(body.aclose() for _, body in bodies))
+            await asyncio.gather(*(feed.aclose() for _, feed in feeds))
 
-        return Body(self._merge(bodies, positions), release)
+        return Body(self._merge(feeds, positions), release)
 
     async def _merge(
-        self, bodies: list[tuple[str, Body]], positions: dict[str, int]
+        self, feeds: list[tuple[str, Body[list[Frame]]]], positions: dict[str, int]
     ) -> AsyncIterator[bytes]:
-        queue: asyncio.Queue[tuple[str, bytes | None]] = asyncio.Queue(QUEUE_FRAMES)
-        pumps = [asyncio.create_task(_pump(rid, body, queue)) for rid, body in bodies]
-        live = {rid for rid, _ in bodies}
+        queue: asyncio.Queue[tuple[str, list[Frame] | None]] = asyncio.Queue(QUEUE_BATCHES)
+        pumps = [asyncio.create_task(_pump(rid, feed, queue)) for rid, feed in feeds]
+        live = {rid for rid, _ in feeds}
         try:
             while live:
-                rid, frame = await queue.get()
-                if frame is None:
-                    if rid in live:
-                        # Its reader ended before the terminal event (it could not serve the
-                        # position). End the connection: the reconnect resumes every response
-                        # and gets that one's status (410) clearly.
-                        return
+                try:
+                    item = await asyncio.wait_for(queue.get(), self.heartbeat_s)
+                except TimeoutError:
+                    yield sse.PING
                     continue
-                seq, kind = frame_head(frame)
-                positions[rid] = seq
-                yield relabel(frame, vector(positions))
-                if kind in TERMINAL_TYPES:
-                    live.discard(rid)
+                out: list[bytes] = []
+                while True:
+                    rid, batch = item
+                    if batch is None:
+                        if rid in live:
+                            # Its reader ended before the terminal event (it could not serve the
+                            # position). End the connection: the reconnect resumes every response
+                            # and gets that one's status clearly.
+                            live.clear()
+                            break
+                    else:
+                        for frame in batch:
+                            positions[rid] = frame.seq
+                            out.append(relabel(frame.data, vector(positions)))
+                            if frame.event.terminal:
+                                live.discard(rid)
+                    if queue.empty():
+                        break
+                    item = queue.get_nowait()
+                if out:
+                    yield b"".join(out)  # everything ready, across responses: one write
         finally:
             for pump in pumps:
                 pump.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
 
 
-async def _pump(rid: str, body: Body, queue: asyncio.Queue[tuple[str, bytes | None]]) -> None:
-    """Feed one response's frames into the connection's queue, then None for its end."""
+async def _pump(
+    rid: str, feed: Body[list[Frame]], queue: asyncio.Queue[tuple[str, list[Frame] | None]]
+) -> None:
+    """Feed one response's batches into the connection's queue, then None for its end."""
     try:
-        async for frame in body:
-            await queue.put((rid, frame))
+        async for batch in feed:
+            if batch:  # a reader's idle heartbeat: the connection sends its own
+                await queue.put((rid, batch))
     except Exception:
         log.exception("reader of %s failed", rid)
-    finally:
-        await body.aclose()
     await queue.put((rid, None))

@@ -1,37 +1,70 @@
 """One reader's stream: catch up from the ring or Kafka, then follow the live fan-out.
 
 The subscription is taken before the backlog is read, so nothing falls between them; frames
-the two share are dropped by seq. An overflowed queue or a seq that skips ends the live phase
-and the reader catches up again from where it is. It never yields a seq out of order.
+the two share are dropped by seq. It yields batches: a catch-up chunk, or everything the live
+queue holds at a wake-up (one socket write each), and [] when idle for a heartbeat. An
+overflowed queue or a seq that skips ends the live phase and the reader catches up again. It
+never yields a seq out of order. A terminal event at or below the cursor (the response ended
+short of it) ends the stream: the reconnect is told `cursor_beyond_end`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from typing import Generic, TypeVar
 
-from app.edge.fanout import Fanout, Frame, Subscription, Tracked
+from app.edge import sse
+from app.edge.fanout import Fanout
 from app.edge.history import History
 from app.edge.metrics import Metrics
-from app.errors import NotRetained
+from app.edge.sse import CursorBeyondEnd
+from app.edge.tracked import Frame, Subscription, Tracked
+from app.errors import NotRetained, Unavailable
 
 # A reader whose catch-up finds nothing new this many times in a row is ended (a hole in the
 # log cannot be served); its client reconnects and gets a clear status instead of a gap.
 MAX_IDLE_ROUNDS = 5
+T = TypeVar("T")
+Batches = AsyncGenerator[list[Frame], None]
+
+
+def check_cursor(tracked: Tracked, after: int) -> bool:
+    """False when nothing is left to send (the cursor holds the terminal seq: 204); raises
+    CursorBeyondEnd past the end of a finished response."""
+    final = tracked.final_seq
+    if final and after > final:
+        raise CursorBeyondEnd(f"cursor {after} is beyond the end of {tracked.rid} (seq {final})")
+    return not (final and after == final)
 
 
 class Reader:
-    def __init__(self, fanout: Fanout, history: History, metrics: Metrics) -> None:
+    def __init__(
+        self, fanout: Fanout, history: History, metrics: Metrics, heartbeat_s: float
+    ) -> None:
         self.fanout = fanout
         self.history = history
         self.metrics = metrics
+        self.heartbeat_s = heartbeat_s
 
-    async def open(self, tracked: Tracked, after: int) -> Body:
-        """Subscribe and start the backlog; raises NotRetained before any byte is sent."""
+    async def open(self, tracked: Tracked, after: int) -> Body[list[Frame]] | None:
+        """Subscribe and start the backlog; None when the cursor holds the terminal event.
+
+        Raises NotRetained / CursorBeyondEnd / Unavailable before any byte is sent."""
+        if not check_cursor(tracked, after):
+            return None
         sub = self.fanout.subscribe(tracked)
+        backlog = self._backlog(tracked, after)
         try:
-            backlog, first = await self._backlog(tracked, after)
+            first = await anext(backlog, None)
+            # A catch-up read may have just learned how the response ended.
+            if first is None and not check_cursor(tracked, after):
+                await backlog.aclose()
+                self.fanout.unsubscribe(tracked, sub)
+                return None
         except BaseException:
+            await backlog.aclose()
             self.fanout.unsubscribe(tracked, sub)
             raise
 
@@ -40,88 +73,111 @@ class Reader:
 
         return Body(self._follow(tracked, after, sub, backlog, first), release)
 
-    async def _backlog(
-        self, tracked: Tracked, after: int
-    ) -> tuple[AsyncIterator[Frame], Frame | None]:
+    def _backlog(self, tracked: Tracked, after: int) -> Batches:
         ring = tracked.frames_after(after)
-        backlog = _iterate(ring) if ring is not None else self.history.read(tracked, after)
-        first = await anext(backlog, None)
-        return backlog, first
+        return _once(ring) if ring is not None else self.history.read(tracked, after)
 
     async def _follow(
-        self,
-        tracked: Tracked,
-        pos: int,
-        sub: Subscription,
-        backlog: AsyncIterator[Frame],
-        first: Frame | None,
-    ) -> AsyncIterator[bytes]:
+        self, tracked: Tracked, pos: int, sub: Subscription, backlog: Batches,
+        first: list[Frame] | None,
+    ) -> AsyncIterator[list[Frame]]:  # fmt: skip
         self.metrics.connections.inc()
         begin, idle = pos, 0
         try:
             while True:
                 start = pos
-                async for frame in _prepend(first, backlog):
-                    if frame.seq == pos + 1:
-                        yield frame.data
-                        pos = frame.seq
-                        if frame.event.terminal:
-                            return
+                async with aclosing(backlog):
+                    batch = first
+                    while batch is not None:
+                        out = [f for f in batch if f.seq > pos]
+                        if out:
+                            yield out
+                            pos = out[-1].seq
+                            if out[-1].event.terminal:
+                                return
+                        batch = await anext(backlog, None)
                 if tracked.final_seq and pos >= tracked.final_seq:
                     return
                 while True:
-                    live = await sub.get()
-                    if live is None or live.seq > pos + 1:
-                        break  # overflowed, or something was missed: catch up again
-                    if live.seq == pos + 1:
-                        yield live.data
-                        pos = live.seq
-                        if live.event.terminal:
-                            return
+                    frames = await sub.drain(self.heartbeat_s)
+                    if frames is None:
+                        break  # overflowed: catch up again
+                    out, ended, gap = _next_frames(frames, pos)
+                    if out:
+                        pos = out[-1].seq
+                        yield out
+                    elif not frames:
+                        yield []  # idle: a heartbeat
+                    if ended:
+                        return
+                    if gap:
+                        break  # something was missed: catch up again
                 idle = idle + 1 if pos == start else 0
                 if idle >= MAX_IDLE_ROUNDS:
                     return
                 await asyncio.sleep(0.05 * idle)
                 self.fanout.unsubscribe(tracked, sub)
                 sub = self.fanout.subscribe(tracked)
-                try:
-                    backlog, first = await self._backlog(tracked, pos)
-                except NotRetained:
-                    return  # the reconnect will be told 410
+                backlog = self._backlog(tracked, pos)
+                first = await anext(backlog, None)
+        except (NotRetained, Unavailable):
+            return  # end the stream cleanly: the reconnect resumes or is told the status
         finally:
             self.fanout.unsubscribe(tracked, sub)
             self.metrics.connections.dec()
             self.metrics.events_out.inc(pos - begin)
 
 
-class Body:
-    """A reader's SSE bytes. Closing it always releases its subscription, even when it was never
+def _next_frames(frames: list[Frame], pos: int) -> tuple[list[Frame], bool, bool]:
+    """(frames to send, the response ended, a seq skipped) for live frames after `pos`."""
+    out: list[Frame] = []
+    for frame in frames:
+        if frame.seq <= pos:
+            if frame.event.terminal:
+                return out, True, False  # it ended short of the cursor
+            continue
+        if frame.seq != pos + 1:
+            return out, False, True
+        out.append(frame)
+        pos = frame.seq
+        if frame.event.terminal:
+            return out, True, False
+    return out, False, False
+
+
+class Body(Generic[T]):
+    """A reader's stream. Closing it always releases its subscription, even when it was never
     iterated (a generator's `finally` only runs once it has started)."""
 
-    def __init__(
-        self, stream: AsyncGenerator[bytes, None], release: Callable[[], Awaitable[None]]
-    ) -> None:
+    def __init__(self, stream: AsyncIterator[T], release: Callable[[], Awaitable[None]]) -> None:
         self._stream = stream
         self._release = release
 
-    def __aiter__(self) -> Body:
+    def __aiter__(self) -> Body[T]:
         return self
 
-    async def __anext__(self) -> bytes:
+    async def __anext__(self) -> T:
         return await self._stream.__anext__()
 
     async def aclose(self) -> None:
-        await self._stream.aclose()
-        await self._release()
+        try:
+            aclose = getattr(self._stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        finally:
+            await self._release()
 
 
-async def _prepend(first: Frame | None, rest: AsyncIterator[Frame]) -> AsyncIterator[Frame]:
-    if first is not None:
-        yield first
-    async for frame in rest:
-        yield frame
+async def _once(frames: list[Frame]) -> Batches:
+    if frames:
+        yield frames
 
 
-async def _iterate(frames: list[Frame]) -> AsyncIterator[Frame]:
-    for frame in frames:
-        yield frame
+def wire(feed: Body[list[Frame]]) -> Body[bytes]:
+    """The SSE bytes of a single response's stream: one item per batch, a ping when idle."""
+
+    async def stream() -> AsyncIterator[bytes]:
+        async for batch in feed:
+            yield b"".join([f.data for f in batch]) if batch else sse.PING
+
+    return Body(stream(), feed.aclose)

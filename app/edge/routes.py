@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
 import orjson
 from aiokafka.errors import KafkaError
+from confluent_kafka import KafkaException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -18,9 +18,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app.edge import multiplex, sse
-from app.edge.fanout import Tracked
-from app.edge.resume import Body, Reader
+from app.edge.resume import Body, Reader, wire
 from app.edge.state import EdgeState
+from app.edge.stream import EventStream
+from app.edge.tracked import Tracked
 from app.errors import (
     BadRequest,
     BodyTooLarge,
@@ -28,12 +29,14 @@ from app.errors import (
     Unavailable,
     UnknownResponse,
 )
+from app.ids import new_response_id
 from app.models.calls import parse_calls
 from app.models.registry import Catalog
-from app.producer import new_response_id
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# A POST waits this long for Kafka to store its records, then answers 503.
+KAFKA_WRITE_TIMEOUT_S = 10.0
+KAFKA_FAULTS = (KafkaError, KafkaException, BufferError, TimeoutError)
 
 
 def _state(request: Request) -> EdgeState:
@@ -51,13 +54,14 @@ async def create_response(request: Request) -> Response:
     writer = edge.publisher.response(new_response_id())
     request_value = {"rid": writer.rid, "calls": [call.to_dict() for call in calls]}
     try:
-        await writer.open()
-        sent = await edge.publisher.send(
-            edge.settings.requests_topic, writer.rid, orjson.dumps(request_value)
-        )
-        await sent
-    except KafkaError as exc:
-        raise Unavailable(f"Kafka is not reachable: {exc}") from None
+        async with asyncio.timeout(KAFKA_WRITE_TIMEOUT_S):
+            await writer.open()  # the index's `open`: readers find the response at once
+            await edge.publisher.send(
+                edge.settings.requests_topic, writer.rid, orjson.dumps(request_value),
+                partition=writer.partition,
+            )  # fmt: skip
+    except KAFKA_FAULTS as exc:
+        raise Unavailable(f"Kafka is not reachable: {exc!r}") from None
     edge.metrics.responses.inc()
     return JSONResponse(
         {
@@ -75,23 +79,19 @@ async def stream_events(request: Request) -> Response:
         request.headers.get("last-event-id"), request.query_params.get("after")
     )
     tracked = await _find(edge, request.path_params["rid"])
-    if tracked.final_seq and after >= tracked.final_seq:
+    feed = await _reader(edge).open(tracked, after)
+    if feed is None:
         return Response(status_code=204)
-    body = await Reader(edge.fanout, edge.history, edge.metrics).open(tracked, after)
-    return _sse(edge, body)
+    return _sse(edge, wire(feed))
 
 
-def _sse(edge: EdgeState, body: Body) -> Response:
-    return EventSourceResponse(
-        body,
-        # Also when the client left before the body started: its subscriptions are released.
-        background=BackgroundTask(body.aclose),
-        headers=SSE_HEADERS,
-        ping=edge.settings.heartbeat_s,
-        sep="\n",
-        ping_message_factory=lambda: ServerSentEvent(comment="ping"),
-        send_timeout=edge.settings.edge_send_timeout_s,
-    )
+def _reader(edge: EdgeState) -> Reader:
+    return Reader(edge.fanout, edge.history, edge.metrics, edge.settings.heartbeat_s)
+
+
+def _sse(edge: EdgeState, body: Body[bytes]) -> EventStream:
+    # The body is closed however the stream ends, which releases its subscriptions.
+    return EventStream(body, edge.streams, edge.settings.edge_send_timeout_s)
 
 
 async def stream_many(request: Request) -> Response:
@@ -106,8 +106,8 @@ async def stream_many(request: Request) -> Response:
         if isinstance(result, BaseException):
             raise result
     tracked = [t for t in found if isinstance(t, Tracked)]
-    reader = Reader(edge.fanout, edge.history, edge.metrics)
-    body = await multiplex.Multiplex(reader).open([(t, positions[t.rid]) for t in tracked])
+    mux = multiplex.Multiplex(_reader(edge), edge.settings.heartbeat_s)
+    body = await mux.open([(t, positions[t.rid]) for t in tracked])
     if body is None:
         return Response(status_code=204)
     return _sse(edge, body)
@@ -119,8 +119,10 @@ async def snapshot(request: Request) -> Response:
     sources: dict[str, list[str]] = {}
     last_seq = 0
     frames = tracked.frames_after(0)
-    backlog = frames if frames is not None else [f async for f in edge.history.read(tracked, 0)]
-    for frame in backlog:
+    if frames is None:
+        async with aclosing(edge.history.read(tracked, 0)) as batches:
+            frames = [f async for batch in batches for f in batch]
+    for frame in frames:
         last_seq = frame.seq
         parts = sources.setdefault(frame.event.source, [])
         if frame.event.text is not None:
@@ -146,14 +148,14 @@ async def cancel(request: Request) -> Response:
         return JSONResponse({"id": tracked.rid, "status": tracked.status, "cancelled": False})
     try:
         # Every worker reads the whole control topic; the one running the response stops it.
-        sent = await edge.publisher.send(
-            edge.settings.control_topic,
-            tracked.rid,
-            orjson.dumps({"rid": tracked.rid, "action": "cancel"}),
-        )
-        await sent
-    except KafkaError as exc:
-        raise Unavailable(f"Kafka is not reachable: {exc}") from None
+        async with asyncio.timeout(KAFKA_WRITE_TIMEOUT_S):
+            await edge.publisher.send(
+                edge.settings.control_topic,
+                tracked.rid,
+                orjson.dumps({"rid": tracked.rid, "action": "cancel"}),
+            )
+    except KAFKA_FAULTS as exc:
+        raise Unavailable(f"Kafka is not reachable: {exc!r}") from None
     return JSONResponse(
         {"id": tracked.rid, "status": "cancelling", "cancelled": True}, status_code=202
     )
@@ -179,7 +181,7 @@ async def index(request: Request) -> Response:
 
 
 async def _find(edge: EdgeState, rid: str) -> Tracked:
-    tracked = await edge.fanout.lookup(rid, edge.settings.edge_unknown_wait_ms / 1000)
+    tracked = await edge.locator.find(rid, edge.settings.edge_unknown_wait_ms / 1000)
     if tracked is None:
         raise UnknownResponse(f"no response with id {rid[:200]!r}")
     return tracked
@@ -213,7 +215,7 @@ async def on_error(request: Request, exc: Exception) -> Response:
         return error_response(exc.status, exc.code, str(exc))
     if isinstance(exc, HTTPException):
         return error_response(exc.status_code, "http_error", str(exc.detail))
-    if isinstance(exc, KafkaError):
+    if isinstance(exc, KAFKA_FAULTS):
         return error_response(503, "unavailable", "Kafka is not reachable right now")
     raise exc
 
@@ -230,4 +232,8 @@ ROUTES = [
     Route("/metrics", metrics),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
 ]
-EXCEPTION_HANDLERS = {TokenRelayError: on_error, HTTPException: on_error, KafkaError: on_error}
+EXCEPTION_HANDLERS = {
+    TokenRelayError: on_error,
+    HTTPException: on_error,
+    **{fault: on_error for fault in KAFKA_FAULTS},
+}

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import re
 
-from app.errors import BadCursor
+from app.errors import BadCursor, TokenRelayError
 from app.events import Event, encode
 
 PING = b": ping\n\n"
 _DECIMAL = re.compile(r"[0-9]{1,18}")
 
 
+class CursorBeyondEnd(TokenRelayError):
+    """A resume position past the terminal event of a finished response."""
+
+    code = "cursor_beyond_end"
+
+
 def frame(event: Event, stored: bytes | None = None) -> bytes:
     """One event as an SSE message: id is the seq, event the type, data one line of JSON.
 
-    `stored` is the event's Kafka value: the sequencer wrote it with `events.encode`, so it is
+    `stored` is the event's Kafka value: the writer wrote it with `events.encode`, so it is
     already the data line, and the edge need not encode every event a second time.
     """
     data = stored if stored is not None and b"\n" not in stored else encode(event)

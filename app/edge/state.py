@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from app.edge.fanout import Fanout
 from app.edge.history import History
+from app.edge.lookup import Locator
 from app.edge.metrics import Metrics
+from app.edge.stream import Streams
 from app.producer import Publisher
 from app.settings import Settings
 
@@ -17,4 +19,6 @@ class EdgeState:
     metrics: Metrics
     fanout: Fanout
     history: History
+    locator: Locator
     publisher: Publisher
+    streams: Streams

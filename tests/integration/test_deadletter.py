@@ -1,5 +1,5 @@
-"""Undecodable messages on <prefix>.tokens, in the middle of a live response: the response
-still completes gap-free and the bad values land in <prefix>.deadletter."""
+"""Undecodable messages on <prefix>.events (what writers produce), in the middle of a live
+response: the response still completes gap-free and the bad values land in <prefix>.deadletter."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def _strings(obj: Any) -> list[str]:
     return []
 
 
-async def test_undecodable_tokens_are_dead_lettered(stack: Stack) -> None:
+async def test_undecodable_events_are_dead_lettered(stack: Stack) -> None:
     settings = stack.settings
     edge = await up(stack)
     marker = f"INJECTED-{secrets.token_hex(4)}"
@@ -60,7 +60,7 @@ async def test_undecodable_tokens_are_dead_lettered(stack: Stack) -> None:
         garbage = b"\xff not json " + marker.encode()
         # Valid JSON, right key, but no source/seq/ts: not an event.
         partial = orjson.dumps({"rid": rid, "type": "delta", "text": marker})
-        await produce_raw(settings, settings.tokens_topic, rid.encode(), garbage, partial)
+        await produce_raw(settings, settings.events_topic, rid.encode(), garbage, partial)
         rest = await read_all(client, rid, last_event_id=100)
         whole = first.events + rest.events
         assert_contiguous(whole)

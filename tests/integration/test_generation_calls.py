@@ -244,13 +244,13 @@ async def test_cancel_mid_stream(
     assert again.json() == {"id": rid, "status": "cancelled", "cancelled": False}
     await asyncio.sleep(0.5)
     assert (await read_all(client, rid, timeout_s=10)).events == events
-    # No token was published after the cancel: in <prefix>.tokens, `cancelled` is the last write.
+    # No token was published after the cancel: in <prefix>.events, `cancelled` is the last write.
     settings = gen_stack.settings
 
     def has_terminal(records: list[Any]) -> bool:
         return any(r.key == rid.encode() and b'"cancelled"' in r.value for r in records)
 
-    records = await read_topic(settings, settings.tokens_topic, until=has_terminal, timeout_s=20)
+    records = await read_topic(settings, settings.events_topic, until=has_terminal, timeout_s=20)
     mine = [orjson.loads(r.value)["type"] for r in records if r.key == rid.encode()]
     assert mine[-1] == "cancelled" and mine.count("cancelled") == 1, mine[-5:]
 

@@ -1,5 +1,5 @@
 """Two workers share the requests; one is SIGKILLed mid-generation. Policy: a response whose
-worker died is failed, not retried: the sequencer's reaper ends it with a retriable
+worker died is failed, not retried: the watchdog ends it with a retriable
 `producer_lost` error once its producer has been silent TOKENRELAY_RESPONSE_IDLE_TIMEOUT_S, so
 every reader gets a terminal event.
 
@@ -27,7 +27,9 @@ IDLE_TIMEOUT_S = 3.0
 
 
 async def test_killing_a_worker_ends_its_responses(stack: Stack) -> None:
-    stack.settings = dataclasses.replace(stack.settings, response_idle_timeout_s=IDLE_TIMEOUT_S)
+    stack.settings = dataclasses.replace(
+        stack.settings, response_idle_timeout_s=IDLE_TIMEOUT_S, writer_beat_s=IDLE_TIMEOUT_S / 4
+    )
     first = await stack.worker()
     await stack.worker()
     edge = await stack.edge()
@@ -57,11 +59,14 @@ async def test_killing_a_worker_ends_its_responses(stack: Stack) -> None:
     assert set(outcomes.values()) <= {("done", None, None), ("error", "producer_lost", True)}
 
     settings = stack.settings
-    records = await read_topic(settings, settings.tokens_topic, until=lambda r: False, timeout_s=5)
+    records = await read_topic(settings, settings.events_topic, until=lambda r: False, timeout_s=5)
+    # What the writers wrote after the kill (the watchdog's `producer_lost` is not a writer's).
     written_after_kill = {
         r.key.decode()
         for r in records
-        if orjson.loads(r.value)["ts"] > killed_wall_ms + 1000 and r.key.decode() in outcomes
+        if orjson.loads(r.value)["ts"] > killed_wall_ms + 1000
+        and r.key.decode() in outcomes
+        and orjson.loads(r.value).get("code") != "producer_lost"
     }
     survivor, dead = written_after_kill, set(rids) - written_after_kill
     assert survivor and dead, f"requests were not shared: {len(survivor)} kept going"

@@ -1,5 +1,6 @@
-"""A producer that dies mid-response: the sequencer ends the response with a retriable error
-after the idle timeout, so no reader waits forever; later writes of that producer are dropped."""
+"""A writer that goes silent mid-response: the watchdog ends the response with a retriable error
+after the idle timeout, so no reader waits forever; later writes of that writer lose by the
+readers' rule (first seq wins, nothing after the terminal)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ pytestmark = pytest.mark.integration
 
 
 async def test_idle_response_ends_with_retriable_error(stack: Stack) -> None:
-    stack.settings = dataclasses.replace(stack.settings, response_idle_timeout_s=2.0)
+    stack.settings = dataclasses.replace(
+        stack.settings, response_idle_timeout_s=2.0, writer_beat_s=0.5
+    )
     edge = await up(stack)
     async with Publisher(stack.settings) as publisher, client_for(edge.url) as client:
         writer = publisher.response("lost-1")

@@ -6,24 +6,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 
 from agents.generation import Generation
 from app.models.registry import Registry
+from app.producer import Publisher
 from app.settings import Settings
 
 
-class Recorder:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.writes: list[tuple[str, str]] = []  # (rid, type)
+class Recorder(Publisher):
+    """A writer whose producer records each event and has Kafka acknowledge it at once."""
 
-    async def send(self, topic: str, key: str, value: bytes) -> asyncio.Future[object]:
-        self.writes.append((key, orjson.loads(value)["type"]))
-        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.writes: list[tuple[str, str]] = []  # (rid, type)
+        self._loop = asyncio.get_running_loop()
+
+    def _produce(self, topic: str, key: str, value: bytes, part: int, report: Any) -> None:
+        if topic == self.settings.events_topic:
+            self.writes.append((key, orjson.loads(value)["type"]))
+        target, seq = report.args
+        offset = len(self.writes)
+        asyncio.get_running_loop().call_soon(self._delivered, [(target, seq, None, offset)])
 
     def of(self, rid: str) -> list[str]:
         return [t for r, t in self.writes if r == rid]
@@ -39,7 +45,7 @@ async def generation(concurrency: int = 4) -> AsyncIterator[tuple[Generation, Re
     recorder = Recorder(settings)
     registry = Registry(settings)
     try:
-        yield Generation(settings, recorder, registry), recorder  # type: ignore[arg-type]
+        yield Generation(settings, recorder, registry), recorder
     finally:
         await registry.aclose()
 

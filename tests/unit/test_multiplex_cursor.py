@@ -6,20 +6,17 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import TopicPartition
 
 from app import events
 from app.edge import multiplex, sse
 from app.edge.fanout import Fanout
-from app.edge.history import History
-from app.edge.metrics import Metrics
 from app.edge.resume import Reader
 from app.errors import BadCursor, BadRequest
 from app.events import Event
 from app.settings import Settings
+from tests.unit.test_reader import make
 
 SETTINGS = Settings(topic_prefix="t", edge_subscriber_queue=64)
-EVENTS = TopicPartition("t.events", 0)
 
 
 def test_parse_streams() -> None:
@@ -64,7 +61,7 @@ def test_relabel_keeps_the_frame_and_changes_only_its_id() -> None:
 def feed(fanout: Fanout, rid: str, seq: int, type_: str = events.DELTA) -> None:
     text = f"{rid}{seq} " if type_ == events.DELTA else None
     event = Event(rid=rid, type=type_, seq=seq, ts=1.0, text=text)
-    fanout._on_record(EVENTS, seq, events.encode(event))
+    fanout.on_event(0, seq, rid.encode(), events.encode(event), 0.0)
 
 
 def ids(frame: bytes) -> str:
@@ -72,22 +69,23 @@ def ids(frame: bytes) -> str:
 
 
 async def test_merge_keeps_each_response_in_order_and_ends_after_every_terminal() -> None:
-    metrics = Metrics()
-    fanout = Fanout(SETTINGS, metrics)
-    reader = Reader(fanout, History(SETTINGS, metrics), metrics)
+    fanout, reader = make(SETTINGS)
     for seq in (1, 2, 3):
         feed(fanout, "a", seq)
         feed(fanout, "b", seq)
     feed(fanout, "c", 1)
     feed(fanout, "c", 2, events.DONE)  # finished, and the cursor holds it: not opened
     tracked = [fanout.responses[r] for r in ("a", "b", "c")]
-    body = await multiplex.Multiplex(reader).open(list(zip(tracked, [1, 0, 2], strict=True)))
+    mux = multiplex.Multiplex(reader, heartbeat_s=5.0)
+    body = await mux.open(list(zip(tracked, [1, 0, 2], strict=True)))
     assert body is not None
     got: list[bytes] = []
+    writes: list[bytes] = []
 
     async def read() -> None:
-        async for frame in body:
-            got.append(frame)
+        async for chunk in body:  # every frame ready at a wake-up, in one write
+            writes.append(chunk)
+            got.extend(f + b"\n\n" for f in chunk.split(b"\n\n") if f)
 
     task = asyncio.create_task(read())
     await asyncio.sleep(0.01)
@@ -100,6 +98,7 @@ async def test_merge_keeps_each_response_in_order_and_ends_after_every_terminal(
         event = events.decode(frame.split(b"data: ", 1)[1].strip())
         per.setdefault(event.rid, []).append(event.seq)
     assert per == {"a": [2, 3, 4], "b": [1, 2, 3, 4, 5]}
+    assert len(writes) < len(got)  # the backlogs and the burst of three went out coalesced
     assert ids(got[-1]) in ("a:4,b:5,c:2",)
     # Every id is the whole vector, and each position only grows.
     last = {"a": 1, "b": 0, "c": 2}
@@ -111,12 +110,10 @@ async def test_merge_keeps_each_response_in_order_and_ends_after_every_terminal(
 
 
 async def test_all_finished_is_none_and_a_failed_open_leaves_no_subscription() -> None:
-    metrics = Metrics()
-    fanout = Fanout(SETTINGS, metrics)
-    reader = Reader(fanout, History(SETTINGS, metrics), metrics)
+    fanout, reader = make(SETTINGS)
     feed(fanout, "a", 1, events.DONE)
     a = fanout.responses["a"]
-    assert await multiplex.Multiplex(reader).open([(a, 1)]) is None
+    assert await multiplex.Multiplex(reader, 5.0).open([(a, 1)]) is None
     feed(fanout, "b", 1)
 
     class Failing(Reader):
@@ -126,7 +123,7 @@ async def test_all_finished_is_none_and_a_failed_open_leaves_no_subscription() -
             return await super().open(tracked, after)
 
     with pytest.raises(BadCursor):
-        await multiplex.Multiplex(Failing(fanout, reader.history, metrics)).open(
+        await multiplex.Multiplex(Failing(fanout, reader.history, reader.metrics, 5.0), 5.0).open(
             [(a, 0), (fanout.responses["b"], 0)]
         )
     assert not a.subscribers

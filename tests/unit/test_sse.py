@@ -12,9 +12,9 @@ from app.events import Event
     ("event", "expected"),
     [
         (
-            Event(rid="r", type="delta", seq=3, ts=1.5, text="hi\nthere", n=2),
+            Event(rid="r", type="delta", seq=3, ts=1.5, text="hi\nthere"),
             b'id: 3\nevent: delta\ndata: {"rid":"r","source":"answer","seq":3,"type":"delta",'
-            b'"ts":1.5,"text":"hi\\nthere","n":2}\n\n',
+            b'"ts":1.5,"text":"hi\\nthere"}\n\n',
         ),
         (
             Event(rid="r", type="error", seq=9, ts=2.0, retriable=True, code="x", message="m"),
@@ -50,5 +50,5 @@ def test_frame_reuses_the_stored_value_and_never_sends_a_raw_newline() -> None:
     event = Event(rid="r", type="delta", seq=4, ts=1.0, text="a\nb")
     stored = events.encode(event)
     assert sse.frame(event, stored) == sse.frame(event)
-    multi_line = b'{"rid": "r",\n "seq": 4}'  # not the sequencer's encoding: re-encode it
+    multi_line = b'{"rid": "r",\n "seq": 4}'  # not the writer's encoding: re-encode it
     assert sse.frame(event, multi_line) == sse.frame(event)

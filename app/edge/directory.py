@@ -1,0 +1,64 @@
+"""A bounded directory of finished responses that left the edge's memory: where to find each
+in Kafka and how it ended, so a late reader needs no search of the index.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from app.edge.tracked import Tracked
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    rid: str
+    partition: int
+    first: int | None  # offset of its first event in <prefix>.events
+    created: float  # epoch ms, 0 if unknown
+    final_seq: int
+    status: str
+
+    @classmethod
+    def of(cls, tracked: Tracked) -> Entry:
+        first = tracked.first
+        if first is None and tracked.checkpoints and tracked.checkpoints[0][0] == 1:
+            first = tracked.checkpoints[0][1]
+        return cls(
+            tracked.rid, tracked.partition, first, tracked.created, tracked.final_seq,
+            tracked.status,
+        )  # fmt: skip
+
+    def tracked(self) -> Tracked:
+        """A detached Tracked for a reader: finished, nothing in a ring, read from Kafka."""
+        out = Tracked(self.rid, self.partition, created=self.created, first=self.first)
+        out.settle(self.status, self.final_seq)
+        return out
+
+
+class Directory:
+    """Least recently used first out, at most `size` entries."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, rid: object) -> bool:
+        return rid in self._entries
+
+    def get(self, rid: str) -> Entry | None:
+        entry = self._entries.get(rid)
+        if entry is not None:
+            self._entries.move_to_end(rid)
+        return entry
+
+    def put(self, entry: Entry) -> None:
+        if self.size <= 0:
+            return
+        self._entries[entry.rid] = entry
+        self._entries.move_to_end(entry.rid)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)

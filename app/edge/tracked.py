@@ -1,0 +1,125 @@
+"""What the edge holds for one response: its place in Kafka, its position by the ordering rule,
+a bounded ring of recent frames, and the subscribers its live frames go to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+
+from app.edge.metrics import Metrics
+from app.events import Event
+from app.ordering import Order
+
+IN_PROGRESS = "in_progress"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    seq: int
+    event: Event
+    data: bytes  # the SSE bytes, framed once for every reader
+
+
+class Subscription:
+    """A reader's bounded queue of live frames. Overflow empties it and says so: the reader then
+    catches up from the ring or from Kafka instead of growing the edge's memory."""
+
+    __slots__ = ("rid", "maxsize", "metrics", "frames", "overflowed", "_waiter")
+
+    def __init__(self, rid: str, maxsize: int, metrics: Metrics) -> None:
+        self.rid = rid
+        self.maxsize = maxsize
+        self.metrics = metrics
+        self.frames: deque[Frame] = deque()
+        self.overflowed = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def push(self, frame: Frame) -> None:
+        if self.overflowed:
+            return
+        if len(self.frames) >= self.maxsize:
+            self.overflowed = True
+            self.frames.clear()
+            self.metrics.overflows.inc()
+        else:
+            self.frames.append(frame)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def drain(self, timeout_s: float) -> list[Frame] | None:
+        """Every frame queued (waiting up to `timeout_s` for one: [] if none came), or None once
+        the queue has overflowed. One call per wake-up, however many frames arrived."""
+        if not self.frames and not self.overflowed:
+            # A bare future and one timer: cheaper than asyncio.wait_for, which wraps in a task.
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(timeout_s, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        if self.overflowed:
+            return None
+        frames = list(self.frames)
+        self.frames.clear()
+        return frames
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+@dataclass(slots=True, eq=False)
+class Tracked:
+    """What this edge knows of one response."""
+
+    rid: str
+    partition: int
+    created: float = 0.0  # epoch ms, 0 if unknown
+    first: int | None = None  # offset of its first event in <prefix>.events, if known
+    # Whether this edge saw the response from its start, so an empty ring means "nothing yet"
+    # rather than "not held here".
+    from_start: bool = False
+    index_seq: int = 0  # the last seq the index says is stored (a hint for 410 only)
+    order: Order = field(default_factory=Order)
+    status: str = IN_PROGRESS
+    touched: float = 0.0  # monotonic time of the last event seen live
+    recent: deque[Frame] = field(default_factory=deque)
+    # (seq, offset) every CHECKPOINT_EVERY seqs: where a catch-up read can start in Kafka.
+    checkpoints: list[tuple[int, int]] = field(default_factory=list)
+    subscribers: set[Subscription] = field(default_factory=set)
+
+    @property
+    def final_seq(self) -> int:
+        """The terminal event's seq, or 0 while the end is not known here."""
+        return self.order.final
+
+    @property
+    def last_seq(self) -> int:
+        return self.order.last
+
+    def settle(self, status: str, seq: int) -> bool:
+        """Record an end learned outside the live path (a catch-up read applied the same rule
+        to the same log); False if the end was known already."""
+        if self.order.final:
+            return False
+        self.order.final = seq
+        self.order.last = max(self.order.last, seq)
+        self.status = status
+        return True
+
+    def frames_after(self, seq: int) -> list[Frame] | None:
+        """The ring's frames after `seq`, or None if the ring cannot say (Kafka must)."""
+        recent = self.recent
+        if recent:
+            if recent[0].seq > seq + 1:
+                return None
+            return [f for f in recent if f.seq > seq]
+        # Nothing held: fine when this edge saw the whole response and nothing after `seq`
+        # happened (a reader arriving before the first token, the usual case).
+        return [] if self.from_start and self.order.last <= seq else None
