@@ -49,7 +49,7 @@ class Settings:
     # Kafka request), and how often it tells the watchdog it is alive.
     writer_linger_ms: float = 2.0
     writer_beat_s: float = 5.0
-    generation_concurrency: int = 64
+    generation_concurrency: int = 1024
     # Model calls one response may name in `calls`.
     generation_max_calls: int = 8
     # Per model call: until the first text, between two texts, and in all. Keep the first two
