@@ -45,7 +45,8 @@ test: install kafka lint
 	$(BIN)/python -m pytest tests -q
 
 # The benchmark suite (bench/README.md): Python extras (plots, psutil, py-spy), the peer's npm
-# packages, then `python -m bench`. QUICK=1 runs the short set (< 2 min) instead of the full one.
+# packages, then `python -m bench`. QUICK=1 runs the short set (< 3 min) instead of the full one
+# and writes bench/results/quick/ (only a full run writes bench/results/README.md).
 bench: install kafka $(BENCH_STAMP)
 	[ bench/peer/node_modules/.package-lock.json -nt bench/peer/package-lock.json ] || \
 		(cd bench/peer && npm ci --no-audit --no-fund --loglevel=error)

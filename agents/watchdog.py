@@ -179,6 +179,7 @@ def register(app: faust.App, settings: Settings) -> Watchdog:
     @app.on_partitions_assigned.connect  # type: ignore[misc]
     async def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
         dog.owned = ours(assigned)
+        dog.seen_alive.clear()  # a hint only (it saves side reads): never kept across owners
 
     @app.agent(responses, name="watchdog")
     async def watch(stream: faust.StreamT[bytes]) -> None:

@@ -25,9 +25,10 @@ class Settings:
     edge_host: str = "127.0.0.1"
     edge_port: int = 8000
     heartbeat_s: float = 15.0
-    # Recent events kept in memory per response, and across all responses.
+    # Recent events kept in memory per response, and the bytes of SSE frames held in all rings
+    # (a delta may carry up to 16 KiB, so the budget is in bytes, not events).
     edge_buffer_events: int = 4096
-    edge_buffer_budget: int = 500_000
+    edge_buffer_bytes: int = 128 << 20
     # Events queued for one reader before it is moved to catch-up reads.
     edge_subscriber_queue: int = 1024
     # A reader whose socket accepts nothing for this long is disconnected.

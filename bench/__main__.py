@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from bench.config import MODES, SYSTEMS, Mode
 from bench.run import SCENARIOS, run
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# Where each mode writes unless --out says otherwise: only a full run writes the results page
+# (bench/results/README.md); a smoke run's numbers are meaningless, so they go to a temp dir.
+OUT = {"full": RESULTS, "quick": RESULTS / "quick", "smoke": None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,14 +26,23 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quick", action="store_const", dest="mode", const="quick")
     group.add_argument("--smoke", action="store_const", dest="mode", const="smoke")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results dir")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="results dir (full: bench/results, quick: bench/results/quick, smoke: a new temp dir)",
+    )
     parser.add_argument("--kafka", help="use this broker instead of starting one")
     parser.add_argument("--broker-dir", help="its broker.sh data dir (for its pid and CPU)")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--only", default="", help=f"scenarios, of: {','.join(SCENARIOS)}")
     parser.add_argument("--keep-logs", action="store_true", help="keep process logs after success")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override a mode field, e.g. duration_s=30 or loads=10,50")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a mode field, e.g. duration_s=30 or loads=10,50",
+    )
     args = parser.parse_args(argv)
     systems = tuple(s for s in args.systems.split(",") if s)
     only = tuple(s for s in args.only.split(",") if s)
@@ -40,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         mode = with_overrides(MODES[args.mode or "full"], args.set)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
+    if args.out is None:
+        args.out = OUT[mode.name] or Path(tempfile.mkdtemp(prefix="tokenrelay-bench-smoke-"))
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         return asyncio.run(_main(args, mode, systems, only))
@@ -74,9 +89,15 @@ async def _main(
     assert task is not None
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
-    return await run(mode, args.out, kafka=args.kafka,
-                     broker_dir=args.broker_dir, systems=systems, only=only,
-                     keep_logs=args.keep_logs)
+    return await run(
+        mode,
+        args.out,
+        kafka=args.kafka,
+        broker_dir=args.broker_dir,
+        systems=systems,
+        only=only,
+        keep_logs=args.keep_logs,
+    )
 
 
 if __name__ == "__main__":

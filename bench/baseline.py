@@ -44,8 +44,13 @@ class Stream:
         self._send(tokens + 1, "done", None)
 
     def _send(self, seq: int, kind: str, text: str | None) -> None:
-        data = {"rid": self.sid, "source": "answer", "seq": seq, "type": kind,
-                "ts": time.time() * 1000}
+        data = {
+            "rid": self.sid,
+            "source": "answer",
+            "seq": seq,
+            "type": kind,
+            "ts": time.time() * 1000,
+        }
         if text is not None:
             data["text"] = text
         frame = b"id: %d\nevent: %s\ndata: %s\n\n" % (seq, kind.encode(), orjson.dumps(data))
@@ -72,8 +77,9 @@ async def stream(request: Request) -> Response:
     p = request.query_params
     if p.get("autostart"):
         first = float(p.get("first_token_ms", 0))
-        s.start(int(p.get("tokens", 10)), float(p.get("rate", 30)), time.time() * 1000 + first,
-                " tok")
+        s.start(
+            int(p.get("tokens", 10)), float(p.get("rate", 30)), time.time() * 1000 + first, " tok"
+        )
 
     async def body() -> AsyncIterator[bytes]:
         try:
@@ -97,8 +103,9 @@ async def start(request: Request) -> Response:
     for j, sid in enumerate(spec["ids"]):
         # Spread n streams' tokens evenly, as the other systems' producers do.
         offset = j / (rate * n) * 1000 if rate > 0 else 0.0
-        streams.get(sid).start(int(spec["tokens"]), rate, float(spec["start_at"]) + offset,
-                               spec.get("text", " tok"))
+        streams.get(sid).start(
+            int(spec["tokens"]), rate, float(spec["start_at"]) + offset, spec.get("text", " tok")
+        )
     return JSONResponse({"started": n})
 
 
@@ -107,11 +114,13 @@ async def healthz(request: Request) -> Response:
 
 
 def create_app() -> Starlette:
-    app = Starlette(routes=[
-        Route("/streams/{sid}", stream),
-        Route("/start", start, methods=["POST"]),
-        Route("/healthz", healthz),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/streams/{sid}", stream),
+            Route("/start", start, methods=["POST"]),
+            Route("/healthz", healthz),
+        ]
+    )
     app.state.streams = Streams()
     return app
 

@@ -40,5 +40,4 @@ class Context:
         self.log(f"wrote {path}")
 
     def log(self, message: str) -> None:
-        print(f"[bench {time.monotonic() - self._t0:6.1f}s] {message}", file=sys.stderr,
-              flush=True)
+        print(f"[bench {time.monotonic() - self._t0:6.1f}s] {message}", file=sys.stderr, flush=True)

@@ -29,20 +29,33 @@ class Window:
         self._cpu0 = {name: _cpu(p) for name, p in self.procs.items()}
 
     def end(self) -> dict[str, Any]:
+        """Per process: % of one core, CPU seconds (user + system), RSS; and the host's busy %."""
         wall = time.monotonic() - self._t0
         out: dict[str, Any] = {}
         for name, p in self.procs.items():
             now = _cpu(p)
             if now < 0 or self._cpu0.get(name, -1) < 0 or wall <= 0:
                 continue
-            out[name] = {"cpu_pct": round(100 * (now - self._cpu0[name]) / wall, 1),
-                         "rss_mb": round(_rss(p) / 2**20, 1)}
+            used = now - self._cpu0[name]
+            out[name] = {
+                "cpu_pct": round(100 * used / wall, 1),
+                "cpu_s": round(used, 4),
+                "rss_mb": round(_rss(p) / 2**20, 1),
+            }
         host = psutil.cpu_times()
         busy = _busy(host) - _busy(self._host0)
         total = sum(host) - sum(self._host0)
-        out["host"] = {"busy_pct": round(100 * busy / total * psutil.cpu_count(), 1)
-                       if total > 0 else None}
+        out["host"] = {
+            "busy_pct": round(100 * busy / total * psutil.cpu_count(), 1) if total > 0 else None
+        }
         return out
+
+
+def per_token_us(usage: dict[str, Any], tokens: int) -> dict[str, float]:
+    """CPU microseconds per delivered token of every process in a window's `end()`."""
+    if tokens <= 0:
+        return {}
+    return {name: round(u["cpu_s"] * 1e6 / tokens, 2) for name, u in usage.items() if "cpu_s" in u}
 
 
 def rss_bytes(pid: int) -> int:

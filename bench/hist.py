@@ -16,10 +16,11 @@ class Histogram:
         self.buckets: dict[int, int] = dict(buckets or {})
         self.count = sum(self.buckets.values())
 
-    def add(self, ms: float) -> None:
+    def add(self, ms: float, n: int = 1) -> None:
+        """Record `n` samples of `ms` (a coalesced delta: one per token it carries)."""
         b = int(math.log(ms / FLOOR_MS) / _LOG) if ms > FLOOR_MS else 0
-        self.buckets[b] = self.buckets.get(b, 0) + 1
-        self.count += 1
+        self.buckets[b] = self.buckets.get(b, 0) + n
+        self.count += n
 
     def merge(self, other: Histogram) -> None:
         for b, n in other.buckets.items():

@@ -22,7 +22,9 @@ class LoadProc:
     async def start(self) -> None:
         with self.log.open("ab") as err:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.loadgen",
+                sys.executable,
+                "-m",
+                "bench.loadgen",
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=err,
@@ -77,8 +79,9 @@ class LoadProc:
                 pass
 
 
-async def run_probe(children: Children, name: str, spec: dict[str, Any],
-                    timeout_s: float) -> dict[str, Any]:
+async def run_probe(
+    children: Children, name: str, spec: dict[str, Any], timeout_s: float
+) -> dict[str, Any]:
     """Run a task that needs no start signal and return its result."""
     lp = LoadProc(children, name, spec)
     await lp.start()

@@ -17,8 +17,16 @@ import psutil
 
 from bench.procs import REPO
 
-PACKAGES = ("aiokafka", "faust-streaming", "starlette", "sse-starlette", "uvicorn", "uvloop",
-            "httptools", "orjson")
+PACKAGES = (
+    "confluent-kafka",
+    "aiokafka",
+    "faust-streaming",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "orjson",
+)
 
 
 def describe() -> dict[str, Any]:

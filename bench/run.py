@@ -14,14 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine
-from bench.config import Mode
+from bench.config import TOKENRELAY, Mode
 from bench.context import Context
 from bench.procs import Children, raise_nofile
 from bench.scenarios import connections, load, profile, resume, throughput, ttft
 from bench.stack import Baseline, Broker, Peer, TokenRelay
-from bench.systems import BaselineSystem, PeerSystem, System, TokenRelaySystem
+from bench.systems import (
+    BaselineSystem,
+    PeerSystem,
+    System,
+    TokenRelayPostSystem,
+    TokenRelaySdkSystem,
+)
 
-WARM_RESPONSES = 20
+WARM_RESPONSES = 20  # on the POST path: broker, worker and edge all warm up
 Scenario = Callable[[Context], Awaitable[dict[str, Any]]]
 SCENARIOS: dict[str, Scenario] = {
     "latency": load.latency,
@@ -55,23 +61,33 @@ async def run(
         stack = TokenRelay(children, broker.bootstrap, workdir)
         baseline, peer = Baseline(children), Peer(children, workdir)
         starts = {"tokenrelay": stack.start(), "baseline": baseline.start(), "peer": peer.start()}
-        await asyncio.gather(*(starts.pop(name) for name in systems))
+        wanted = {"tokenrelay" if name in TOKENRELAY else name for name in systems}
+        await asyncio.gather(*(starts.pop(name) for name in wanted))
         for unused in starts.values():
             unused.close()
         available: dict[str, System] = {
-            "tokenrelay": TokenRelaySystem(children, stack, broker),
+            "tokenrelay": TokenRelayPostSystem(stack, broker, mode.post_lead_ms),
+            "tokenrelay-sdk": TokenRelaySdkSystem(children, stack, broker),
             "baseline": BaselineSystem(baseline),
             "peer": PeerSystem(peer),
         }
-        ctx = Context(mode, out, children, broker, stack,
-                      {name: available[name] for name in systems})
+        ctx = Context(
+            mode, out, children, broker, stack, {name: available[name] for name in systems}
+        )
         info = machine.describe()
-        ctx.log(f"mode {mode.name}, open-files limit {nofile}, systems up after "
-                f"{time.monotonic() - began:.0f}s")
+        ctx.log(
+            f"mode {mode.name}, open-files limit {nofile}, systems up after "
+            f"{time.monotonic() - began:.0f}s"
+        )
         if mode.jvm_warm_s > 0:
-            r = await load.run_load(ctx, ctx.systems["tokenrelay"], responses=WARM_RESPONSES,
-                                    readers_per=1, label=ctx.label("warm"),
-                                    duration_s=mode.jvm_warm_s)
+            r = await load.run_load(
+                ctx,
+                ctx.systems["tokenrelay"],
+                responses=WARM_RESPONSES,
+                readers_per=1,
+                label=ctx.label("warm"),
+                duration_s=mode.jvm_warm_s,
+            )
             ctx.log(f"warm-up, not recorded: {load.brief(r)}")
             await load.after_run(ctx, r)
         results = ctx.results
@@ -80,8 +96,16 @@ async def run(
                 ctx.log(f"scenario {name}")
                 results[name] = await scenario(ctx)
         elapsed = round(time.monotonic() - began, 1)
-        ctx.write("run", {"mode": dataclasses.asdict(mode), "machine": info, "elapsed_s": elapsed,
-                          "systems": list(systems), "scenarios": list(results)})
+        ctx.write(
+            "run",
+            {
+                "mode": dataclasses.asdict(mode),
+                "machine": info,
+                "elapsed_s": elapsed,
+                "systems": list(systems),
+                "scenarios": list(results),
+            },
+        )
         from bench import report
 
         report.write(out, mode, info, results, elapsed)
@@ -89,7 +113,7 @@ async def run(
             from bench import plots
 
             plots.write(out, results)
-        ctx.log(f"done in {elapsed:.0f}s; results in {out}")
+        ctx.log(f"done in {elapsed:.0f}s; results in {out}/README.md")
         ok = True
         return 0
     finally:

@@ -73,9 +73,7 @@ class Response:
             out += self._dechunk.feed(data) if self._dechunk is not None else data
             if self._dechunk is not None and self._dechunk.done:
                 break
-            if "content-length" in self.headers and len(out) >= int(
-                self.headers["content-length"]
-            ):
+            if "content-length" in self.headers and len(out) >= int(self.headers["content-length"]):
                 break
         return out
 

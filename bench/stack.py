@@ -10,19 +10,20 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
 from app.settings import PREFIX, Settings
+from bench import sseclient
 from bench.procs import REPO, Child, Children, child_env, free_port, port_open, wait_until
 
 BROKER_SH = REPO / "infra" / "kafka" / "broker.sh"
-# Enough response ids that every partition (6 by default) almost surely gets some.
-PRIME_RESPONSES = 48
-PRIME_TOKENS = 20
-PRIME_TIMEOUT_S = 120
+# After a (re)start, one demo response through POST must reach its end within this long.
+CHECK_TIMEOUT_S = 60
+# The worker's per-worker limit of concurrent model calls (64 by default, a guard for real
+# upstreams) would queue the POST path's 500 and 1,000 concurrent demo responses.
+GENERATION_CONCURRENCY = 2048
 PEER_DIR = REPO / "bench" / "peer"
 
 
@@ -38,23 +39,36 @@ class Broker:
             return  # given: someone else owns it
         port, controller = free_port(), free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="tokenrelay-bench-broker-"))
-        self.env = child_env({
-            "TOKENRELAY_BROKER_PORT": str(port),
-            "TOKENRELAY_BROKER_CONTROLLER_PORT": str(controller),
-            "TOKENRELAY_BROKER_DIR": str(self.dir),
-        })
+        self.env = child_env(
+            {
+                "TOKENRELAY_BROKER_PORT": str(port),
+                "TOKENRELAY_BROKER_CONTROLLER_PORT": str(controller),
+                "TOKENRELAY_BROKER_DIR": str(self.dir),
+            }
+        )
         self.children.on_close.append(self.stop)
         done = await asyncio.to_thread(
-            subprocess.run, ["bash", str(BROKER_SH), "start"], env=self.env, cwd=REPO,
-            capture_output=True, text=True, timeout=600)
+            subprocess.run,
+            ["bash", str(BROKER_SH), "start"],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"broker.sh start failed:\n{done.stdout}\n{done.stderr}")
         self.bootstrap = f"127.0.0.1:{port}"
 
     def stop(self) -> None:
         if self.env:
-            subprocess.run(["bash", str(BROKER_SH), "stop"], env=self.env, cwd=REPO,
-                           capture_output=True, timeout=120)
+            subprocess.run(
+                ["bash", str(BROKER_SH), "stop"],
+                env=self.env,
+                cwd=REPO,
+                capture_output=True,
+                timeout=120,
+            )
             if self.dir is not None:
                 shutil.rmtree(self.dir, ignore_errors=True)
             self.env = {}
@@ -81,10 +95,19 @@ class TokenRelay:
     async def start(self) -> None:
         prefix = f"bench{secrets.token_hex(4)}"
         self.port = free_port()
-        self.settings = Settings(kafka=self.kafka, topic_prefix=prefix, edge_port=self.port,
-                                 worker_datadir=str(self.workdir / prefix))
-        env = child_env({PREFIX + f.name.upper(): str(getattr(self.settings, f.name))
-                         for f in dataclasses.fields(self.settings)})
+        self.settings = Settings(
+            kafka=self.kafka,
+            topic_prefix=prefix,
+            edge_port=self.port,
+            worker_datadir=str(self.workdir / prefix),
+            generation_concurrency=GENERATION_CONCURRENCY,
+        )
+        env = child_env(
+            {
+                PREFIX + f.name.upper(): str(getattr(self.settings, f.name))
+                for f in dataclasses.fields(self.settings)
+            }
+        )
         self.worker = self.children.python("worker", ["-m", "app.cli", "worker"], env)
         worker = self.worker
         await wait_until(lambda: "worker ready" in worker.tail(400), worker, 120, "worker ready")
@@ -92,35 +115,35 @@ class TokenRelay:
             "edge", ["-m", "app.cli", "edge", "--host", "127.0.0.1", "--port", str(self.port)], env
         )
         await wait_until(lambda: _healthy(self.port), self.edge, 90, "edge /healthz 200")
-        await self._prime()
+        await self._check()
 
-    async def _prime(self) -> None:
-        """Send a few events through every partition before anything is measured: a sequencer's
-        first input on a partition waits for its recovery read, which is start-up, not load."""
-        from app.producer import Publisher
-
-        rids = [f"prime{secrets.token_hex(4)}-{i}" for i in range(PRIME_RESPONSES)]
-        async with Publisher(self.settings) as publisher:
-            writers = [publisher.response(rid) for rid in rids]
-            await asyncio.gather(*(w.open() for w in writers))
-            for _ in range(PRIME_TOKENS):  # enough to warm the broker's and workers' paths
-                for w in writers:
-                    await w.delta(" warm")
-            await asyncio.gather(*(w.done() for w in writers))
-        pending, deadline = set(rids), time.monotonic() + PRIME_TIMEOUT_S
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}") as client:
-
-            async def done(rid: str) -> bool:
-                got = await client.get(f"/v1/responses/{rid}", timeout=10)
-                return got.status_code == 200 and got.json()["status"] == "done"
-
-            while pending:
-                ask = sorted(pending)
-                finished = await asyncio.gather(*(done(rid) for rid in ask))
-                pending -= {rid for rid, ok in zip(ask, finished, strict=True) if ok}
-                if pending and time.monotonic() > deadline:
-                    raise RuntimeError(f"tokenrelay not primed after {PRIME_TIMEOUT_S}s")
-                await asyncio.sleep(0.1)
+    async def _check(self) -> None:
+        """One short demo response created with POST and read to its end: the stack works end
+        to end before anything is measured (a broken worker or edge fails here, clearly)."""
+        body = {"model": "demo", "input": "check", "params": {"tokens": 3, "rate": 0}}
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                while True:  # the worker may still be joining its group
+                    status, got = await sseclient.post_json(
+                        "127.0.0.1", self.port, "/v1/responses", body
+                    )
+                    if status == 201:
+                        break
+                    await asyncio.sleep(0.2)
+                resp = await sseclient.request("127.0.0.1", self.port, "GET", got["events_url"])
+                try:
+                    async for _, events in resp.batches():
+                        if any(ev.type in ("done", "error", "cancelled") for ev in events):
+                            return
+                finally:
+                    resp.close()
+                raise RuntimeError(f"check response {got['id']} ended without a terminal event")
+        except TimeoutError:
+            tails = "\n".join(f"--- {c.name}\n{c.tail()}" for c in (self.worker, self.edge) if c)
+            raise RuntimeError(
+                f"tokenrelay: a demo response did not finish within "
+                f"{CHECK_TIMEOUT_S}s of start\n{tails}"
+            ) from None
 
     async def restart(self) -> None:
         for child in (self.edge, self.worker):
@@ -140,8 +163,9 @@ class Baseline:
 
     async def start(self) -> None:
         self.port = free_port()
-        self.proc = self.children.python("baseline", ["-m", "bench.baseline", "--port",
-                                                      str(self.port)])
+        self.proc = self.children.python(
+            "baseline", ["-m", "bench.baseline", "--port", str(self.port)]
+        )
         await wait_until(lambda: _healthy(self.port), self.proc, 30, "baseline up")
 
     def pids(self) -> dict[str, int]:
@@ -161,20 +185,56 @@ class Peer:
         redis_port = free_port()
         rdir = self.workdir / "redis"
         rdir.mkdir(parents=True, exist_ok=True)
-        self.redis = self.children.spawn("redis", [
-            "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(rdir), "--maxclients", "20000",
-        ])
+        self.redis = self.children.spawn(
+            "redis",
+            [
+                "redis-server",
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(rdir),
+                "--maxclients",
+                "20000",
+            ],
+        )
         await wait_until(lambda: port_open(redis_port), self.redis, 20, "redis-server up")
         url, prefix = f"redis://127.0.0.1:{redis_port}", f"bench{secrets.token_hex(4)}"
         self.producer_port, self.port = free_port(), free_port()
         node = shutil.which("node") or "node"
-        self.producer = self.children.spawn("peer-producer", [
-            node, str(PEER_DIR / "peer.mjs"), "producer", "--port", str(self.producer_port),
-            "--redis", url, "--prefix", prefix])
-        self.edge = self.children.spawn("peer-edge", [
-            node, str(PEER_DIR / "peer.mjs"), "edge", "--port", str(self.port),
-            "--redis", url, "--prefix", prefix])
+        self.producer = self.children.spawn(
+            "peer-producer",
+            [
+                node,
+                str(PEER_DIR / "peer.mjs"),
+                "producer",
+                "--port",
+                str(self.producer_port),
+                "--redis",
+                url,
+                "--prefix",
+                prefix,
+            ],
+        )
+        self.edge = self.children.spawn(
+            "peer-edge",
+            [
+                node,
+                str(PEER_DIR / "peer.mjs"),
+                "edge",
+                "--port",
+                str(self.port),
+                "--redis",
+                url,
+                "--prefix",
+                prefix,
+            ],
+        )
         await wait_until(lambda: _healthy(self.producer_port), self.producer, 30, "peer producer")
         await wait_until(lambda: _healthy(self.port), self.edge, 30, "peer edge")
 
@@ -189,8 +249,13 @@ def ensure_peer_deps() -> None:
     stamp = PEER_DIR / "node_modules" / ".package-lock.json"
     if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
         return
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=PEER_DIR,
-                   check=True, timeout=600, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=PEER_DIR,
+        check=True,
+        timeout=600,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _healthy(port: int) -> bool:

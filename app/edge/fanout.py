@@ -196,18 +196,17 @@ class Fanout:
 
     def _remember(self, tracked: Tracked, frame: Frame) -> None:
         tracked.recent.append(frame)
-        self._buffered += 1
+        self._buffered += len(frame.data)
         if len(tracked.recent) > self.settings.edge_buffer_events:
-            tracked.recent.popleft()
-            self._buffered -= 1
+            self._buffered -= len(tracked.recent.popleft().data)
         self._lru[tracked.rid] = None
         self._lru.move_to_end(tracked.rid)
-        while self._buffered > self.settings.edge_buffer_budget and len(self._lru) > 1:
+        while self._buffered > self.settings.edge_buffer_bytes and len(self._lru) > 1:
             oldest, _ = self._lru.popitem(last=False)
             self._drop_ring(self.responses[oldest])
 
     def _drop_ring(self, tracked: Tracked) -> None:
-        self._buffered -= len(tracked.recent)
+        self._buffered -= sum(len(f.data) for f in tracked.recent)
         tracked.recent.clear()
 
     async def _sweep(self) -> None:

@@ -29,7 +29,9 @@ class Metrics:
             registry=r,
         )
         self.buffered = Gauge(
-            "tokenrelay_edge_buffered_events", "Events held in per-response rings", registry=r
+            "tokenrelay_edge_buffered_bytes",
+            "Bytes of SSE frames held in per-response rings",
+            registry=r,
         )
         self.tracked = Gauge(
             "tokenrelay_edge_tracked_responses",

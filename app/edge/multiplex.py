@@ -132,8 +132,8 @@ class Multiplex:
                     if queue.empty():
                         break
                     item = queue.get_nowait()
-                if out:
-                    yield b"".join(out)  # everything ready, across responses: one write
+                for chunk in sse.writes(out):  # everything ready, across responses
+                    yield chunk
         finally:
             for pump in pumps:
                 pump.cancel()

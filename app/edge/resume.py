@@ -174,10 +174,14 @@ async def _once(frames: list[Frame]) -> Batches:
 
 
 def wire(feed: Body[list[Frame]]) -> Body[bytes]:
-    """The SSE bytes of a single response's stream: one item per batch, a ping when idle."""
+    """The SSE bytes of a single response's stream: a batch in as few writes as
+    sse.WRITE_BYTES allows, a ping when idle."""
 
     async def stream() -> AsyncIterator[bytes]:
         async for batch in feed:
-            yield b"".join([f.data for f in batch]) if batch else sse.PING
+            if not batch:
+                yield sse.PING
+            for chunk in sse.writes(f.data for f in batch):
+                yield chunk
 
     return Body(stream(), feed.aclose)

@@ -30,11 +30,22 @@ async def run(ctx: Context) -> dict[str, Any]:
     # A token now, then one every KEEPALIVE_S and no end, until this scenario is over: the
     # responses stay open (the worker ends one silent for TOKENRELAY_RESPONSE_IDLE_TIMEOUT_S),
     # so their readers stay connected and nearly idle.
-    producer = LoadProc(ctx.children, f"{rids[0]}-produce", {
-        "task": "produce", "kafka": stack.kafka, "topic_prefix": stack.settings.topic_prefix,
-        "rids": rids, "tokens": 100_000, "rate": 1 / KEEPALIVE_S, "text": TEXT,
-        "window": [0, 0], "no_done": True, "burst": True,
-    })
+    producer = LoadProc(
+        ctx.children,
+        f"{rids[0]}-produce",
+        {
+            "task": "produce",
+            "kafka": stack.kafka,
+            "topic_prefix": stack.settings.topic_prefix,
+            "rids": rids,
+            "tokens": 100_000,
+            "rate": 1 / KEEPALIVE_S,
+            "text": TEXT,
+            "window": [0, 0],
+            "no_done": True,
+            "burst": True,
+        },
+    )
     try:
         await producer.start()
         await producer.expect("ready", 120)
@@ -50,12 +61,21 @@ async def _hold(ctx: Context, rids: list[str], count: int) -> dict[str, Any]:
     await asyncio.sleep(SETTLE_S)  # every response has its first event in the edge's ring
     edge_pid = stack.edge.pid
     rss_before = cpu.rss_bytes(edge_pid)
-    lp = LoadProc(ctx.children, f"{rids[0]}-conns", {
-        "task": "connections", "host": "127.0.0.1", "port": stack.port,
-        "paths": [f"/v1/responses/{rid}/events" for rid in rids], "count": count,
-        "concurrency": CONCURRENCY, "source_addrs": SOURCE_ADDRS, "hold_s": 120,
-        "connect_timeout_s": 60,
-    })
+    lp = LoadProc(
+        ctx.children,
+        f"{rids[0]}-conns",
+        {
+            "task": "connections",
+            "host": "127.0.0.1",
+            "port": stack.port,
+            "paths": [f"/v1/responses/{rid}/events" for rid in rids],
+            "count": count,
+            "concurrency": CONCURRENCY,
+            "source_addrs": SOURCE_ADDRS,
+            "hold_s": 120,
+            "connect_timeout_s": 60,
+        },
+    )
     await lp.start()
     opening = cpu.Window({"edge": edge_pid, "loadgen": lp.pid})
     opening.begin()
@@ -82,13 +102,16 @@ async def _hold(ctx: Context, rids: list[str], count: int) -> dict[str, Any]:
         "edge_rss_mb_before": round(rss_before / 2**20, 1),
         "edge_rss_mb_held": round(rss_held / 2**20, 1),
         "edge_rss_kb_per_connection": round((rss_held - rss_before) / 1024 / opened, 1)
-        if opened else None,
+        if opened
+        else None,
         "idle_cpu": idle_cpu,
         "keepalive_s": KEEPALIVE_S,
         "heartbeat_s": stack.settings.heartbeat_s,
     }
-    ctx.log(f"connections: {opened}/{count} open in {held['open_s']}s, "
-            f"{out['edge_rss_kb_per_connection']} KiB each, "
-            f"{result['still_open']} still open at release")
+    ctx.log(
+        f"connections: {opened}/{count} open in {held['open_s']}s, "
+        f"{out['edge_rss_kb_per_connection']} KiB each, "
+        f"{result['still_open']} still open at release"
+    )
     ctx.write("connections", out)
     return out

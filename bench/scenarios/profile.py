@@ -24,14 +24,33 @@ _LINE = re.compile(r":\d+\)$")
 UBIQUITOUS = 0.7
 # A leaf in one of these is a thread waiting, not working (py-spy --native samples threads
 # blocked in system calls too).
-_IDLE = re.compile(r"(epoll_p?wait|e?poll|ppoll|p?select6?|\w*futex\w*|pthread_cond_\w*wait\w*|"
-                   r"sem_\w*wait|(clock_)?nanosleep|sleep) ")
+_IDLE = re.compile(
+    r"(epoll_p?wait|e?poll|ppoll|p?select6?|\w*futex\w*|pthread_cond_\w*wait\w*|"
+    r"sem_\w*wait|(clock_)?nanosleep|sleep) "
+)
 # Entry points: under every sample of their thread, so they say nothing about where time goes.
-ENTRY = ("(app/cli.py)", "(agents/worker.py)", "(uvicorn/main.py)", "(uvicorn/server.py)",
-         "(uvicorn/_compat.py)", "(mode/worker.py)")
+ENTRY = (
+    "(app/cli.py)",
+    "(agents/worker.py)",
+    "(uvicorn/main.py)",
+    "(uvicorn/server.py)",
+    "(uvicorn/_compat.py)",
+    "(mode/worker.py)",
+)
 # Packages that only carry work (event loops, threads), excluded from the inclusive list.
-PLUMBING = frozenset({"asyncio", "threading", "runpy", "selectors", "contextlib", "concurrent",
-                      "mode", "uvloop", "<frozen runpy>"})
+PLUMBING = frozenset(
+    {
+        "asyncio",
+        "threading",
+        "runpy",
+        "selectors",
+        "contextlib",
+        "concurrent",
+        "mode",
+        "uvloop",
+        "<frozen runpy>",
+    }
+)
 
 
 def py_spy() -> str | None:
@@ -54,10 +73,22 @@ async def run(ctx: Context) -> dict[str, Any]:
     async def record() -> None:
         procs = {
             name: await asyncio.create_subprocess_exec(
-                tool, "record", "--pid", str(pid), "--duration", str(int(ctx.mode.profile_s)),
-                "--rate", str(RATE_HZ), "--native", "--format", "raw", "--output",
-                str(raw[name]), stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE)
+                tool,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(int(ctx.mode.profile_s)),
+                "--rate",
+                str(RATE_HZ),
+                "--native",
+                "--format",
+                "raw",
+                "--output",
+                str(raw[name]),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
             for name, pid in targets.items()
         }
         for name, proc in procs.items():
@@ -65,15 +96,27 @@ async def run(ctx: Context) -> dict[str, Any]:
             if proc.returncode != 0:
                 errors[name] = err.decode(errors="replace")[-500:]
 
-    load = await run_load(ctx, ctx.systems["tokenrelay"], responses=responses, readers_per=1,
-                          label=ctx.label("prof"), duration_s=ctx.mode.profile_s + 1,
-                          on_window=record)
+    load = await run_load(
+        ctx,
+        ctx.systems["tokenrelay"],
+        responses=responses,
+        readers_per=1,
+        label=ctx.label("prof"),
+        duration_s=ctx.mode.profile_s + 1,
+        on_window=record,
+    )
     ctx.log(f"profile load: {brief(load)}")
     await after_run(ctx, load)
     out: dict[str, Any] = {
-        "tool": "py-spy record --native", "rate_hz": RATE_HZ, "seconds": ctx.mode.profile_s,
-        "responses": responses, "events_s": load["delivered_events_s"],
-        "p99_ms": load["latency"]["p99_ms"], "cpu": load["cpu"], "errors": errors,
+        "tool": "py-spy record --native",
+        "rate_hz": RATE_HZ,
+        "seconds": ctx.mode.profile_s,
+        "responses": responses,
+        "tokens_s": load["delivered_tokens_s"],
+        "p99_ms": load["latency"]["p99_ms"],
+        "cpu": load["cpu"],
+        "cpu_us_per_token": load["cpu_us_per_token"],
+        "errors": errors,
         "processes": {name: summarize(raw[name]) for name in targets if raw[name].exists()},
     }
     ctx.write("profile", out)
@@ -111,12 +154,18 @@ def summarize(path: Path) -> dict[str, Any]:
 
     def top(c: Counter[str], skip_ubiquitous: bool = False) -> list[dict[str, Any]]:
         # A frame under most samples (the entry point, the server's run) says nothing.
-        rows = [(f, n) for f, n in c.most_common()
-                if not skip_ubiquitous or n < UBIQUITOUS * busy][:TOP]
+        rows = [(f, n) for f, n in c.most_common() if not skip_ubiquitous or n < UBIQUITOUS * busy][
+            :TOP
+        ]
         return [{"frame": f, "pct": round(100 * n / busy, 1)} for f, n in rows]
 
-    return {"samples": total, "waiting_pct": round(100 * waiting / total, 1) if total else None,
-            "self": top(leaf), "inclusive": top(inclusive, True), "by_package": top(packages)}
+    return {
+        "samples": total,
+        "waiting_pct": round(100 * waiting / total, 1) if total else None,
+        "self": top(leaf),
+        "inclusive": top(inclusive, True),
+        "by_package": top(packages),
+    }
 
 
 def package(frame: str) -> str:

@@ -23,10 +23,15 @@ REPLAY_REPS = 3
 
 
 async def run(ctx: Context) -> dict[str, Any]:
-    out: dict[str, Any] = {"rate": ctx.mode.rate, "read_events": READ_EVENTS, "gap_ms": GAP_MS,
-                           "replay_events": ctx.mode.replay_events,
-                           "edge_ring_events": ctx.tokenrelay.settings.edge_buffer_events,
-                           "reconnect": {}, "replay": {}}
+    out: dict[str, Any] = {
+        "rate": ctx.mode.rate,
+        "read_events": READ_EVENTS,
+        "gap_ms": GAP_MS,
+        "replay_events": ctx.mode.replay_events,
+        "edge_ring_events": ctx.tokenrelay.settings.edge_buffer_events,
+        "reconnect": {},
+        "replay": {},
+    }
     for name in ("tokenrelay", "peer"):
         if name in ctx.systems:
             out["reconnect"][name] = await _reconnect(ctx, name)
@@ -42,18 +47,28 @@ async def _reconnect(ctx: Context, name: str) -> dict[str, Any]:
     per_rep_s = READ_EVENTS / m.rate + GAP_MS / 1000 + 0.3
     tokens = math.ceil(m.rate * (m.resume_reps + 1) * per_rep_s) + 30
     sid = ctx.label("resume")
-    spec = {"task": "resume", "host": "127.0.0.1", "reps": m.resume_reps,
-            "read_events": READ_EVENTS, "gap_ms": GAP_MS, "timeout_s": 120}
+    spec = {
+        "task": "resume",
+        "host": "127.0.0.1",
+        "reps": m.resume_reps,
+        "read_events": READ_EVENTS,
+        "gap_ms": GAP_MS,
+        "timeout_s": 120,
+    }
     if name == "tokenrelay":
         producer = await _tokenrelay_producer(ctx, sid, tokens, m.rate)
-        spec |= {"port": ctx.tokenrelay.port, "path": f"/v1/responses/{sid}/events",
-                 "cursor": "last-event-id"}
+        spec |= {
+            "port": ctx.tokenrelay.port,
+            "path": f"/v1/responses/{sid}/events",
+            "cursor": "last-event-id",
+        }
         try:
             return await run_probe(ctx.children, f"{sid}-probe", spec, 180)
         finally:
             producer.kill()  # the stream need not run to its end
     peer = ctx.systems["peer"]
-    await peer.prepare([sid], tokens, m.rate, [0, 0])
+    assert isinstance(peer, PeerSystem)
+    sid = (await peer.prepare(sid, 1, tokens, m.rate, [0, 0])).ids[0]
     await peer.go(time.time() * 1000 + 200)
     spec |= {"port": peer.port, "path": f"/streams/{sid}", "cursor": "skip"}
     return await run_probe(ctx.children, f"{sid}-probe", spec, 180)
@@ -63,23 +78,24 @@ async def _replay(ctx: Context, name: str) -> dict[str, Any]:
     n = ctx.mode.replay_events
     sid = ctx.label("replay")
     if name == "tokenrelay":
-        producer = await _tokenrelay_producer(ctx, sid, n - 1, 0.0)  # n-1 deltas + done
+        # n-1 deltas + done, each its own event (nothing coalesced), written flat out
+        producer = await _tokenrelay_producer(ctx, sid, n - 1, 0.0, separate=True)
         await producer.result(300)
         port = ctx.tokenrelay.port
         t0 = time.monotonic()
-        while True:  # until the worker has sequenced it all and the edge has seen the end
+        while True:  # until the edge has seen the end
             status, snap = await sseclient.get_json("127.0.0.1", port, f"/v1/responses/{sid}")
             if status == 200 and snap["status"] == "done":
                 break
             if time.monotonic() - t0 > 300:
                 raise RuntimeError(f"replay response {sid} not done after 300s: {snap}")
             await asyncio.sleep(0.2)
-        sequenced_s = time.monotonic() - t0
+        settled_s = time.monotonic() - t0
         path = f"/v1/responses/{sid}/events"
     else:
         peer = ctx.systems["peer"]
         assert isinstance(peer, PeerSystem)
-        await peer.prepare([sid], n - 1, 0.0, [0, 0])
+        sid = (await peer.prepare(sid, 1, n - 1, 0.0, [0, 0])).ids[0]
         peer.spec["hold_ms"] = 120_000  # closed, it could no longer be resumed at all
         await peer.go(time.time() * 1000)
         producer_port = peer.peer.producer_port
@@ -91,20 +107,42 @@ async def _replay(ctx: Context, name: str) -> dict[str, Any]:
             if time.monotonic() - t0 > 120:
                 raise RuntimeError(f"peer stream {sid} emitted only {got}")
             await asyncio.sleep(0.1)
-        sequenced_s, port, path = None, peer.port, f"/streams/{sid}"
-    result = await run_probe(ctx.children, f"{sid}-replay", {
-        "task": "replay", "host": "127.0.0.1", "port": port, "path": path,
-        "reps": REPLAY_REPS, "timeout_s": 300}, 330)
-    result["wait_until_complete_s"] = None if sequenced_s is None else round(sequenced_s, 2)
+        settled_s, port, path = None, peer.port, f"/streams/{sid}"
+    result = await run_probe(
+        ctx.children,
+        f"{sid}-replay",
+        {
+            "task": "replay",
+            "host": "127.0.0.1",
+            "port": port,
+            "path": path,
+            "reps": REPLAY_REPS,
+            "timeout_s": 300,
+        },
+        330,
+    )
+    result["wait_until_complete_s"] = None if settled_s is None else round(settled_s, 2)
     return result
 
 
-async def _tokenrelay_producer(ctx: Context, rid: str, tokens: int, rate: float) -> LoadProc:
-    producer = LoadProc(ctx.children, f"{rid}-produce", {
-        "task": "produce", "kafka": ctx.tokenrelay.kafka,
-        "topic_prefix": ctx.tokenrelay.settings.topic_prefix, "rids": [rid], "tokens": tokens,
-        "rate": rate, "text": TEXT, "window": [0, 0],
-    })
+async def _tokenrelay_producer(
+    ctx: Context, rid: str, tokens: int, rate: float, *, separate: bool = False
+) -> LoadProc:
+    producer = LoadProc(
+        ctx.children,
+        f"{rid}-produce",
+        {
+            "task": "produce",
+            "kafka": ctx.tokenrelay.kafka,
+            "topic_prefix": ctx.tokenrelay.settings.topic_prefix,
+            "rids": [rid],
+            "tokens": tokens,
+            "rate": rate,
+            "text": TEXT,
+            "window": [0, 0],
+            "separate": separate,
+        },
+    )
     await producer.start()
     await producer.expect("ready", 120)
     producer.send({"start_at": time.time() * 1000 + 200})

@@ -18,11 +18,22 @@ async def run(ctx: Context) -> dict[str, Any]:
     for name in ("tokenrelay", "baseline"):
         if name not in ctx.systems:
             continue
-        got = await run_probe(ctx.children, ctx.label(f"ttft-{name}"), {
-            "task": "ttft", "host": "127.0.0.1", "port": ctx.systems[name].port, "kind": name,
-            "reps": ctx.mode.ttft_reps, "first_token_ms": FIRST_TOKEN_MS, "tokens": TOKENS,
-            "rate": ctx.mode.rate, "timeout_s": 60 + 5 * ctx.mode.ttft_reps,
-        }, 90 + 5 * ctx.mode.ttft_reps)
+        got = await run_probe(
+            ctx.children,
+            ctx.label(f"ttft-{name}"),
+            {
+                "task": "ttft",
+                "host": "127.0.0.1",
+                "port": ctx.systems[name].port,
+                "kind": name,
+                "reps": ctx.mode.ttft_reps,
+                "first_token_ms": FIRST_TOKEN_MS,
+                "tokens": TOKENS,
+                "rate": ctx.mode.rate,
+                "timeout_s": 60 + 5 * ctx.mode.ttft_reps,
+            },
+            90 + 5 * ctx.mode.ttft_reps,
+        )
         out["systems"][name] = got
         ctx.log(f"ttft {name}: overhead {got['overhead_ms']}")
     ctx.write("ttft", out)

@@ -113,8 +113,12 @@ async def resume(spec: dict[str, Any], ctl: Control) -> dict[str, Any]:
             if ended:
                 break
             await asyncio.sleep(float(spec["gap_ms"]) / 1000)
-    return {"reconnects": times.count, "wrong_first_seq": wrong, "ms": times.summary(),
-            "samples_ms": samples}
+    return {
+        "reconnects": times.count,
+        "wrong_first_seq": wrong,
+        "ms": times.summary(),
+        "samples_ms": samples,
+    }
 
 
 async def replay(spec: dict[str, Any], ctl: Control) -> dict[str, Any]:
@@ -138,14 +142,16 @@ async def replay(spec: dict[str, Any], ctl: Control) -> dict[str, Any]:
                 if end is not None:
                     break
             resp.close()
-            runs.append({
-                "status": resp.status,
-                "events": count,
-                "gaps": gaps,
-                "bytes": size,
-                "first_event_ms": None if first is None else _ms(first - t0),
-                "terminal_ms": None if end is None else _ms(end - t0),
-            })
+            runs.append(
+                {
+                    "status": resp.status,
+                    "events": count,
+                    "gaps": gaps,
+                    "bytes": size,
+                    "first_event_ms": None if first is None else _ms(first - t0),
+                    "terminal_ms": None if end is None else _ms(end - t0),
+                }
+            )
     return {"runs": runs}
 
 
@@ -162,8 +168,11 @@ async def ttft(spec: dict[str, Any], ctl: Control) -> dict[str, Any]:
                 body = {
                     "model": "demo",
                     "input": "How does a Kafka consumer group rebalance?",
-                    "params": {"tokens": spec["tokens"], "rate": spec["rate"],
-                               "first_token_ms": delay},
+                    "params": {
+                        "tokens": spec["tokens"],
+                        "rate": spec["rate"],
+                        "first_token_ms": delay,
+                    },
                 }
                 status, created = await sseclient.post_json(host, port, "/v1/responses", body)
                 if status != 201:
@@ -171,15 +180,16 @@ async def ttft(spec: dict[str, Any], ctl: Control) -> dict[str, Any]:
                 create.add((time.perf_counter() - t0) * 1000)
                 path = created["events_url"]
             else:
-                path = (f"/streams/ttft-{uuid.uuid4().hex[:12]}-{rep}?autostart=1"
-                        f"&tokens={spec['tokens']}&rate={spec['rate']}&first_token_ms={delay}")
+                path = (
+                    f"/streams/ttft-{uuid.uuid4().hex[:12]}-{rep}?autostart=1"
+                    f"&tokens={spec['tokens']}&rate={spec['rate']}&first_token_ms={delay}"
+                )
             first = await _first_delta(host, port, path)
             ms = (first - t0) * 1000 - delay
             overhead.add(max(ms, 0.0))
             samples.append(round(ms, 3))
             await asyncio.sleep(0.05)
-    return {"overhead_ms": overhead.summary(), "create_ms": create.summary(),
-            "samples_ms": samples}
+    return {"overhead_ms": overhead.summary(), "create_ms": create.summary(), "samples_ms": samples}
 
 
 async def _first_delta(host: str, port: int, path: str) -> float:

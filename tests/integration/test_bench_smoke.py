@@ -1,7 +1,9 @@
 """The benchmark harness does not rot: `python -m bench --smoke` runs every scenario once at toy
 sizes against the session's real broker (worker, edge, baseline, Redis and the Node peer as real
-processes) and the results it writes have the right shape and positive counts. Timings are
-never asserted: they belong to `make bench`."""
+processes), on both of tokenrelay's paths (responses created with POST /v1/responses and made
+by the demo model; tokens published with the SDK), and the results it writes have the right
+shape, exact token counts and positive CPU per token. Timings are never asserted: they belong
+to `make bench`."""
 
 from __future__ import annotations
 
@@ -51,11 +53,19 @@ def load(out: Path, name: str) -> dict[str, Any]:
 
 
 def check_run(run: dict[str, Any], systems: list[str]) -> None:
+    assert "error" not in run, run
     assert run["system"] in systems
     assert run["connected"] == run["readers"] > 0, run
     assert run["completed"] == run["readers"], run  # every reader reached the terminal event
-    assert run["gaps"] == 0 and not run["errors"], run
-    assert run["delivered_events_s"] > 0 and run["latency"]["count"] > 0
+    assert run["gaps"] == 0 and not run["errors"] and run["mismatched"] == 0, run
+    # Every token of every response reached its reader, with exactly the text it was written.
+    assert run["tokens"] == run["tokens_expected"] > 0 and run["exact"] == run["readers"], run
+    assert run["delivered_tokens_s"] > 0 and run["latency"]["count"] > 0
+    assert run["deltas"] <= run["tokens"]  # coalescing may join tokens, never split one
+    # psutil counts CPU in 10 ms ticks: a toy run of the baseline may round to none.
+    assert run["cpu_us_per_token_server"] >= 0, run
+    if run["system"].startswith("tokenrelay"):
+        assert run["cpu_us_per_token_server"] > 0, run
     lat = run["latency"]
     assert 0 < lat["p50_ms"] <= lat["p99_ms"] <= lat["p999_ms"] <= lat["max_ms"]
     if "hist" in run:
@@ -66,20 +76,31 @@ def check_run(run: dict[str, Any], systems: list[str]) -> None:
 def test_latency_and_fanout_runs_cover_every_system(results: Path) -> None:
     run = load(results, "run")
     systems, mode = run["systems"], run["mode"]
-    assert systems == ["tokenrelay", "baseline", "peer"]
-    for name, sizes, key in (
-        ("latency", mode["loads"], "responses"),
-        ("fanout", mode["fanouts"], "readers"),
+    assert systems == ["tokenrelay", "tokenrelay-sdk", "baseline", "peer"]
+    for name, sizes, key, measured in (
+        ("latency", mode["loads"], "responses", systems),
+        ("fanout", mode["fanouts"], "readers", [s for s in systems if s != "tokenrelay-sdk"]),
     ):
         runs = load(results, name)["runs"]
         assert sorted((r["system"], r[key]) for r in runs) == sorted(
-            (s, n) for s in systems for n in sizes
+            (s, n) for s in measured for n in sizes
         )
         for r in runs:
             check_run(r, systems)
-            tokenrelay = next(r for r in runs if r["system"] == "tokenrelay")
-        for process in ("broker", "worker", "edge", "loadgen-produce", "loadgen-read0"):
-            assert tokenrelay["cpu"][process]["cpu_pct"] >= 0, process
+    latency = {r["system"]: r for r in load(results, "latency")["runs"]}
+    server = {
+        "tokenrelay": ["broker", "worker", "edge"],
+        "tokenrelay-sdk": ["broker", "worker", "edge", "loadgen-produce"],
+        "baseline": ["baseline"],
+        "peer": ["redis", "peer-producer", "peer-edge"],
+    }
+    for system, processes in server.items():
+        r = latency[system]
+        assert r["server_side"] == processes, r["server_side"]
+        for process in [*processes, "loadgen-read0"]:
+            assert r["cpu"][process]["cpu_s"] >= 0 and process in r["cpu_us_per_token"], process
+    # The POST path's responses were made by the demo model (ids the edge chose).
+    assert latency["tokenrelay"]["plan"]["post_ms"] > 0
 
 
 def test_throughput_steps_report_cpu_per_process(results: Path) -> None:
@@ -88,8 +109,8 @@ def test_throughput_steps_report_cpu_per_process(results: Path) -> None:
     for step in data["steps"]:
         check_run(step, ["tokenrelay"])
         assert isinstance(step["pass"], bool)
-        assert step["offered_events_s"] > 0
-        assert {"broker", "worker", "edge"} <= set(step["cpu"])
+        assert step["offered_tokens_s"] > 0
+        assert {"broker", "worker", "edge"} <= set(step["cpu_us_per_token"])
 
 
 def test_resume_and_replay_are_exact(results: Path) -> None:
@@ -119,6 +140,8 @@ def test_ttft_connections_and_report(results: Path) -> None:
     readme = (results / "README.md").read_text()
     for heading in (
         "# Benchmark results",
+        "## Issue 8: before and now",
+        "### CPU per delivered token",
         "## 1. Added latency",
         "## 2. Throughput",
         "## 3. Connections",
@@ -126,3 +149,10 @@ def test_ttft_connections_and_report(results: Path) -> None:
         "## 5. Time to first token",
     ):
         assert heading in readme
+
+
+def test_only_a_full_run_writes_the_results_page() -> None:
+    from bench.__main__ import OUT, RESULTS
+
+    assert OUT["full"] == RESULTS
+    assert OUT["quick"] not in (None, RESULTS) and OUT["smoke"] is None

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 DELTAS = 4000
 FAST_READERS = 20
-MAX_GROWTH_KIB = 100 * 1024
+MAX_GROWTH_KIB = 60 * 1024  # measured ~25 MiB; one write per whole backlog made it 110
 OVERFLOW_METRIC = "tokenrelay_edge_subscriber_overflows_total"
 
 
@@ -119,7 +119,9 @@ async def test_stalled_reader_keeps_memory_bounded(stack: Stack) -> None:
     expected = "".join(chunk(i) for i in range(1, DELTAS + 1))
     for i, got in enumerate(reads):
         assert_contiguous(got.events)
-        assert len(got.events) == DELTAS + 2, f"reader {i}: {len(got.events)} events"
+        # The writer coalesces deltas, so the count of events is the log's, the same for all.
+        assert len(got.events) == len(reads[0].events), f"reader {i}: {len(got.events)} events"
+        assert [e.type for e in got.events[-2:]] == ["source.done", "done"]
         assert delta_text(got.events) == expected, f"reader {i}: text differs"
     growth = peak - baseline
     assert growth < MAX_GROWTH_KIB, f"edge RSS grew {growth} KiB ({baseline} -> {peak})"

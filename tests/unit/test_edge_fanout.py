@@ -110,12 +110,14 @@ def test_an_undecodable_event_is_counted_and_dead_lettered() -> None:
 
 
 def test_the_ring_budget_across_responses_survives_eviction() -> None:
-    settings = dataclasses.replace(SETTINGS, edge_buffer_budget=10)
+    settings = dataclasses.replace(SETTINGS, edge_buffer_bytes=1000)
     fanout, _ = make(settings)
     for rid in ("a", "b", "c"):
         for seq in range(1, 6):
             feed(fanout, seq, rid=rid)
         feed(fanout, 6, events.DONE, rid=rid)
-    assert fanout._buffered <= 10
+    held = [f for t in fanout.responses.values() for f in t.recent]
+    assert fanout._buffered == sum(len(f.data) for f in held) <= 1000
+    assert 0 < len(held) < 18  # the budget dropped the least recent rings
     fanout.evict(ended_before=1.0)
     assert fanout._buffered == 0 and not fanout.responses

@@ -52,3 +52,10 @@ def test_frame_reuses_the_stored_value_and_never_sends_a_raw_newline() -> None:
     assert sse.frame(event, stored) == sse.frame(event)
     multi_line = b'{"rid": "r",\n "seq": 4}'  # not the writer's encoding: re-encode it
     assert sse.frame(event, multi_line) == sse.frame(event)
+
+
+def test_writes_join_frames_up_to_the_limit_and_never_split_one() -> None:
+    frames = [b"a" * 40, b"b" * 40, b"c" * 100, b"d" * 10, b"e" * 10]
+    out = list(sse.writes(frames, limit=90))
+    assert out == [b"a" * 40 + b"b" * 40, b"c" * 100, b"d" * 10 + b"e" * 10]
+    assert list(sse.writes([], limit=90)) == []
