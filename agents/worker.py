@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+import mode.loop
 from faust import Worker
 
 from agents.app import make_app
@@ -16,6 +17,9 @@ log = logging.getLogger("tokenrelay.worker")
 
 
 def run_worker(settings: Settings) -> int:
+    # uvloop, as the edge runs under uvicorn: the worker's per-token work is mostly event loop
+    # (a timer and a task step per token of every response).
+    mode.loop.use("uvloop")
     # Faust would auto-create topics with the broker's default partition count; we create them
     # first, with ours. Its own table changelog it declares with `topic_partitions`.
     asyncio.run(ensure_topics(settings))

@@ -41,14 +41,18 @@ class Settings:
     edge_unknown_wait_ms: int = 3000
     edge_max_body: int = 1 << 20
     edge_max_catchup_reads: int = 32
+    # Under load (thousands of events a second) the edge's consumer lets the broker hold each
+    # fetch this long to fill it: far less CPU per event, at most this much latency. 0: never.
+    edge_fetch_wait_ms: float = 5.0
     worker_datadir: str = ".tokenrelay/worker"
     # A worker that stops heart-beating loses its partitions after this long.
     worker_session_timeout_s: float = 10.0
     # An in-progress response with no writer write for this long ends with a retriable error.
     response_idle_timeout_s: float = 30.0
     # The writer: how long librdkafka waits to fill a batch (records of many responses share a
-    # Kafka request), and how often it tells the watchdog it is alive.
-    writer_linger_ms: float = 2.0
+    # Kafka request; 5 ms measured ~25 % less broker and worker CPU per token than 2 at 12,000
+    # tokens/s), and how often it tells the watchdog it is alive.
+    writer_linger_ms: float = 5.0
     writer_beat_s: float = 5.0
     generation_concurrency: int = 1024
     # Model calls one response may name in `calls`.

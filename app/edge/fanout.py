@@ -23,6 +23,7 @@ from app.edge import sse
 from app.edge.deadletter import DeadLetters
 from app.edge.directory import Directory, Entry
 from app.edge.metrics import Metrics
+from app.edge.pace import QUIET_WAIT_MS, Pacer
 from app.edge.tracked import Frame, Subscription, Tracked
 from app.errors import DecodeError
 from app.settings import Settings
@@ -48,6 +49,7 @@ class Fanout:
         self.consumed = 0  # events accepted, not yet counted in the metric
         self._arrivals: dict[str, list[asyncio.Future[None]]] = {}
         self._consumer: AIOKafkaConsumer | None = None
+        self._pacer = Pacer(settings.edge_fetch_wait_ms)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -60,11 +62,12 @@ class Fanout:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka,
             enable_auto_commit=False,
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=QUIET_WAIT_MS,
             max_partition_fetch_bytes=4 << 20,
             client_id="tokenrelay-edge",
         )
         await self._consumer.start()
+        self._pacer.attach(self._consumer)
         tps = [
             TopicPartition(topic, p)
             for topic in (s.responses_topic, s.events_topic)
@@ -97,13 +100,16 @@ class Fanout:
                 await asyncio.sleep(1.0)
                 continue
             now = time.monotonic()
+            count = 0
             for tp, records in batches.items():
+                count += len(records)
                 if tp.topic == events_topic:
                     for r in records:
                         self.on_event(tp.partition, r.offset, r.key, r.value, now)
                 else:
                     for r in records:
                         self.on_index(r.value)
+            self._pacer.consumed(count, now)
             if self.consumed:
                 self.metrics.events_in.inc(self.consumed)
                 self.metrics.buffered.set(self._buffered)
@@ -265,3 +271,4 @@ class Fanout:
 
     def unsubscribe(self, tracked: Tracked, sub: Subscription) -> None:
         tracked.subscribers.discard(sub)
+        sub.close()

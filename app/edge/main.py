@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 
@@ -21,10 +22,19 @@ from app.edge.metrics import Metrics
 from app.edge.pool import ConsumerPool
 from app.edge.routes import EXCEPTION_HANDLERS, ROUTES
 from app.edge.state import EdgeState
-from app.edge.stream import Streams
+from app.edge.stream import RAW_SEND, Streams
 from app.producer import Publisher
 from app.settings import Settings
 from app.topics import ensure_topics
+
+
+class EdgeApp(Starlette):
+    """Starlette, handing SSE streams the server's unwrapped `send` (see stream.RAW_SEND)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope[RAW_SEND] = send
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -57,7 +67,7 @@ def create_app(settings: Settings) -> Starlette:
             await deadletters.stop()
             await publisher.stop()
 
-    return Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    return EdgeApp(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
 
 
 def close_streams(app: Starlette) -> None:

@@ -179,9 +179,12 @@ def wire(feed: Body[list[Frame]]) -> Body[bytes]:
 
     async def stream() -> AsyncIterator[bytes]:
         async for batch in feed:
-            if not batch:
+            if len(batch) == 1:
+                yield batch[0].data  # the usual live wake-up: one token
+            elif not batch:
                 yield sse.PING
-            for chunk in sse.writes(f.data for f in batch):
-                yield chunk
+            else:
+                for chunk in sse.writes([f.data for f in batch]):
+                    yield chunk
 
     return Body(stream(), feed.aclose)

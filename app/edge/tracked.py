@@ -26,7 +26,9 @@ class Subscription:
     """A reader's bounded queue of live frames. Overflow empties it and says so: the reader then
     catches up from the ring or from Kafka instead of growing the edge's memory."""
 
-    __slots__ = ("rid", "maxsize", "metrics", "frames", "overflowed", "_waiter")
+    __slots__ = (
+        "rid", "maxsize", "metrics", "frames", "overflowed", "_waiter", "_idle_until", "_timer",
+    )  # fmt: skip
 
     def __init__(self, rid: str, maxsize: int, metrics: Metrics) -> None:
         self.rid = rid
@@ -35,6 +37,8 @@ class Subscription:
         self.frames: deque[Frame] = deque()
         self.overflowed = False
         self._waiter: asyncio.Future[None] | None = None
+        self._idle_until = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     def push(self, frame: Frame) -> None:
         if self.overflowed:
@@ -53,14 +57,16 @@ class Subscription:
         """Every frame queued (waiting up to `timeout_s` for one: [] if none came), or None once
         the queue has overflowed. One call per wake-up, however many frames arrived."""
         if not self.frames and not self.overflowed:
-            # A bare future and one timer: cheaper than asyncio.wait_for, which wraps in a task.
+            # A bare future, and one timer per reader re-armed only when it fires: a timer per
+            # wait (one per token per reader) was a measurable share of the edge's CPU.
             loop = asyncio.get_running_loop()
             self._waiter = waiter = loop.create_future()
-            timer = loop.call_later(timeout_s, _wake, waiter)
+            self._idle_until = loop.time() + timeout_s
+            if self._timer is None:
+                self._timer = loop.call_at(self._idle_until, self._tick)
             try:
                 await waiter
             finally:
-                timer.cancel()
                 self._waiter = None
         if self.overflowed:
             return None
@@ -68,10 +74,21 @@ class Subscription:
         self.frames.clear()
         return frames
 
+    def _tick(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # not waiting: the next wait arms it again
+        loop = waiter.get_loop()
+        if loop.time() < self._idle_until:
+            self._timer = loop.call_at(self._idle_until, self._tick)
+        else:
+            waiter.set_result(None)  # idle for the whole heartbeat: drain returns []
 
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 @dataclass(slots=True, eq=False)

@@ -94,27 +94,88 @@ class Limits:
 async def limited(pieces: AsyncIterator[str], limits: Limits) -> AsyncIterator[str]:
     """`pieces` under the call's timers: first text, gap between texts, whole call.
 
-    The timer wraps each `anext` rather than the loop: a timeout around a `yield` would fire
-    in the consumer's await (a Kafka send), not in the upstream read it is meant to stop.
+    The timers run only while waiting on the upstream (`anext`), never around a `yield`: a
+    timeout there would fire in the consumer's await (a Kafka send), not in the upstream read it
+    is meant to stop. One timer per call (_Watch), not one per token: asyncio.timeout_at around
+    every anext cost ~11 µs a token (measured, 400 demo streams at 30 tokens/s).
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limits.deadline_s
-    first = True
+    watch = _Watch(limits)
     async with aclosing(pieces):  # type: ignore[type-var]
-        while True:
-            wait = limits.first_token_s if first else limits.idle_s
-            until = min(loop.time() + wait, deadline)
-            try:
-                async with asyncio.timeout_at(until) as timer:
+        try:
+            while True:
+                watch.wait()
+                try:
                     text = await anext(pieces)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                if not timer.expired():
+                except StopAsyncIteration:
+                    return
+                except asyncio.CancelledError:
+                    if watch.expired():
+                        raise watch.error() from None
                     raise
-                raise _timed_out(first, until >= deadline, limits) from None
-            first = False
-            yield text
+                watch.got()
+                yield text
+        finally:
+            watch.close()
+
+
+class _Watch:
+    """The timers of one call on one timer handle. Each wait moves a deadline (a float); the
+    handle, armed at an earlier one, re-arms itself when it fires early (a later one is re-armed
+    at once), and cancels the task only if it is still waiting on the upstream past the current
+    deadline."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None, "limited() runs in a task"
+        self.task = task
+        self.deadline = self.loop.time() + limits.deadline_s
+        self.first = True
+        self.waiting = False
+        self.due = 0.0
+        self.fired_at: float | None = None
+        self._armed = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+
+    def wait(self) -> None:
+        wait = self.limits.first_token_s if self.first else self.limits.idle_s
+        self.due = min(self.loop.time() + wait, self.deadline)
+        self.waiting = True
+        if self._handle is not None and self._armed > self.due:
+            self._handle.cancel()  # the wait got shorter (first token -> between tokens)
+            self._handle = None
+        if self._handle is None:
+            self._armed = self.due
+            self._handle = self.loop.call_at(self.due, self._fire)
+
+    def got(self) -> None:
+        self.waiting = False
+        self.first = False
+
+    def _fire(self) -> None:
+        self._handle = None
+        if not self.waiting:
+            return  # the next wait arms it again
+        if self.loop.time() < self.due:
+            self._armed = self.due
+            self._handle = self.loop.call_at(self.due, self._fire)
+            return
+        self.fired_at = self.due
+        self.task.cancel()
+
+    def expired(self) -> bool:
+        """Whether this watch cancelled the task (and nobody else did as well)."""
+        return self.fired_at is not None and self.task.uncancel() == 0
+
+    def error(self) -> UpstreamError:
+        return _timed_out(self.first, self.fired_at is not None and self.fired_at >= self.deadline,
+                          self.limits)  # fmt: skip
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 def _timed_out(first: bool, at_deadline: bool, limits: Limits) -> UpstreamError:

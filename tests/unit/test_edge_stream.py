@@ -152,6 +152,19 @@ async def test_a_socket_that_accepts_nothing_is_given_up() -> None:
     assert not fanout.responses["r"].subscribers
 
 
+async def test_slow_sends_that_each_finish_in_time_keep_the_stream() -> None:
+    fanout, app, _ = await open_stream(send_timeout_s=0.1)
+    server = FakeServer(send_delay_s=0.06)  # every send slow, none past the timeout
+    task = asyncio.create_task(app({"type": "http"}, server.receive, server.send))
+    for seq in range(2, 6):
+        await wait_until(lambda n=seq - 1: len(server.bodies) == n)
+        feed(fanout, seq)
+    await wait_until(lambda: len(server.bodies) == 5)  # 0.3 s of sends in all
+    assert not task.done() and fanout.responses["r"].subscribers
+    server.disconnect()
+    await asyncio.wait_for(task, 2)
+
+
 async def test_an_event_without_newlines_is_framed_from_its_stored_bytes() -> None:
     fanout, reader = make()
     event = Event(rid="r", type=events.DELTA, seq=1, ts=1.0, text="a\nb")

@@ -68,3 +68,25 @@ async def test_consumer_leaving_early_closes_the_upstream() -> None:
     assert await anext(stream) == "t0"
     await stream.aclose()  # type: ignore[attr-defined]
     assert up.closed
+
+
+async def test_a_cancel_from_outside_stays_a_cancel() -> None:
+    up = Upstream([0.0, 5.0])
+    got: list[str] = []
+
+    async def run() -> None:
+        async for text in limited(up.stream(), Limits(1, 1, 5)):
+            got.append(text)
+
+    task = asyncio.create_task(run())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert got == ["t0"] and up.closed
+
+
+async def test_the_gap_timer_rearms_across_many_quick_tokens() -> None:
+    # 30 tokens 10 ms apart: longer in all than the 0.1 s gap allowed between two of them.
+    up = Upstream([0.01] * 30)
+    assert len(await drain(up, Limits(0.1, 0.1, 5))) == 30
