@@ -127,20 +127,24 @@ async def test_positions_from_the_query_and_finished_responses(shared: Shared) -
     async with client_for(shared[1].url) as client:
         finished = await create_demo(client, tokens=10, rate=0)
         last = (await read_all(client, finished)).events[-1].seq
-        live = await create_demo(client, tokens=30, rate=200)
+        live = await create_demo(client, tokens=30, rate=50)
         end = (await read_all(client, live)).events[-1].seq
+        # The writer coalesces deltas, so positions come from the counts the log really has.
+        assert last >= 3 and end >= 10, (last, end)
         # A response whose position holds its terminal stays in the ids but sends nothing.
-        got = await read_muxed(client, f"{finished}:{last},{live}:25")
+        got = await read_muxed(client, f"{finished}:{last},{live}:{end - 5}")
         assert got.ended == "eof"
-        assert [(e["rid"], e["seq"]) for e in got.events] == [(live, s) for s in range(26, end + 1)]
-        check_ids(got, {finished: last, live: 25})
+        assert [(e["rid"], e["seq"]) for e in got.events] == [
+            (live, s) for s in range(end - 4, end + 1)
+        ]
+        check_ids(got, {finished: last, live: end - 5})
         # Last-Event-ID positions win over the query's; a response it leaves out keeps its own.
         mid = await read_muxed(
-            client, f"{finished}:{last - 3},{live}:0", last_event_id=f"{live}:29"
+            client, f"{finished}:{last - 2},{live}:0", last_event_id=f"{live}:{end - 2}"
         )
-        assert [e["seq"] for e in mid.of(finished)] == [last - 2, last - 1, last]
-        assert [e["seq"] for e in mid.of(live)] == list(range(30, end + 1))
-        check_ids(mid, {finished: last - 3, live: 29})
+        assert [e["seq"] for e in mid.of(finished)] == [last - 1, last]
+        assert [e["seq"] for e in mid.of(live)] == [end - 1, end]
+        check_ids(mid, {finished: last - 2, live: end - 2})
 
 
 async def test_heartbeats_while_waiting(shared: Shared) -> None:
