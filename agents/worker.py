@@ -10,6 +10,7 @@ import mode.loop
 from faust import Worker
 
 from agents.app import make_app
+from app.heap import settle_heap
 from app.settings import Settings
 from app.topics import ensure_topics
 
@@ -31,6 +32,7 @@ def run_worker(settings: Settings) -> int:
         nonlocal ready
         if not ready:
             ready = True
+            settle_heap()
             log.warning("worker ready: %d partitions assigned", len(assigned))
 
     # faust and aiokafka log every send at debug level; left enabled, building those records

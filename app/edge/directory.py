@@ -37,11 +37,13 @@ class Entry:
 
 
 class Directory:
-    """Least recently used first out, at most `size` entries."""
+    """Least recently used first out, at most `size` entries. Held as plain tuples of atomic
+    values, which the garbage collector stops tracking: 100,000 objects would be walked by every
+    full collection (see Frame in tracked.py)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[int, int | None, float, int, str]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -50,15 +52,18 @@ class Directory:
         return rid in self._entries
 
     def get(self, rid: str) -> Entry | None:
-        entry = self._entries.get(rid)
-        if entry is not None:
-            self._entries.move_to_end(rid)
-        return entry
+        held = self._entries.get(rid)
+        if held is None:
+            return None
+        self._entries.move_to_end(rid)
+        return Entry(rid, *held)
 
     def put(self, entry: Entry) -> None:
         if self.size <= 0:
             return
-        self._entries[entry.rid] = entry
+        self._entries[entry.rid] = (
+            entry.partition, entry.first, entry.created, entry.final_seq, entry.status,
+        )  # fmt: skip
         self._entries.move_to_end(entry.rid)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)

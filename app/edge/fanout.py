@@ -24,7 +24,7 @@ from app.edge.deadletter import DeadLetters
 from app.edge.directory import Directory, Entry
 from app.edge.metrics import Metrics
 from app.edge.pace import QUIET_WAIT_MS, Pacer
-from app.edge.tracked import Frame, Subscription, Tracked
+from app.edge.tracked import DATA, Frame, Subscription, Tracked, frame_of
 from app.errors import DecodeError
 from app.settings import Settings
 
@@ -143,7 +143,7 @@ class Fanout:
         if event.terminal:
             tracked.status = event.type
             self._finished.append((now, tracked.rid))
-        frame = Frame(event.seq, event, sse.frame(event, value))
+        frame = frame_of(event, sse.frame(event, value))
         self._remember(tracked, frame)
         self.consumed += 1  # into the metric once per batch: a Counter.inc takes a lock
         for sub in tracked.subscribers:
@@ -202,9 +202,9 @@ class Fanout:
 
     def _remember(self, tracked: Tracked, frame: Frame) -> None:
         tracked.recent.append(frame)
-        self._buffered += len(frame.data)
+        self._buffered += len(frame[DATA])
         if len(tracked.recent) > self.settings.edge_buffer_events:
-            self._buffered -= len(tracked.recent.popleft().data)
+            self._buffered -= len(tracked.recent.popleft()[DATA])
         self._lru[tracked.rid] = None
         self._lru.move_to_end(tracked.rid)
         while self._buffered > self.settings.edge_buffer_bytes and len(self._lru) > 1:
@@ -212,7 +212,7 @@ class Fanout:
             self._drop_ring(self.responses[oldest])
 
     def _drop_ring(self, tracked: Tracked) -> None:
-        self._buffered -= sum(len(f.data) for f in tracked.recent)
+        self._buffered -= sum(len(f[DATA]) for f in tracked.recent)
         tracked.recent.clear()
 
     async def _sweep(self) -> None:

@@ -19,7 +19,7 @@ from app import events
 from app.edge import sse
 from app.edge.metrics import Metrics
 from app.edge.pool import ConsumerPool
-from app.edge.tracked import Frame, Tracked
+from app.edge.tracked import Frame, Tracked, frame_of
 from app.errors import DecodeError, NotRetained, Unavailable
 from app.ordering import Order
 from app.settings import Settings
@@ -73,13 +73,13 @@ class History:
             except (KafkaError, OSError, TimeoutError) as exc:
                 self.metrics.catchup_faults.inc()
                 raise Unavailable(f"Kafka failed during a catch-up read: {exc!r}") from None
-            frames = []
+            frames: list[Frame] = []
             for event, value in chunk:
                 if event.seq < expect:
                     continue
                 if event.seq > expect:
                     raise NotRetained(f"events after {after} are no longer retained")
-                frames.append(Frame(event.seq, event, sse.frame(event, value)))
+                frames.append(frame_of(event, sse.frame(event, value)))
                 expect += 1
             if order.final:
                 self._settled(tracked, _status(chunk), order.final)

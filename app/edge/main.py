@@ -23,6 +23,7 @@ from app.edge.pool import ConsumerPool
 from app.edge.routes import EXCEPTION_HANDLERS, ROUTES
 from app.edge.state import EdgeState
 from app.edge.stream import RAW_SEND, Streams
+from app.heap import settle_heap
 from app.producer import Publisher
 from app.settings import Settings
 from app.topics import ensure_topics
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> Starlette:
             publisher,
             streams,
         )
+        settle_heap()
         try:
             yield
         finally:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from app.edge import sse
 from app.edge.resume import Body, Reader
-from app.edge.tracked import Frame, Tracked
+from app.edge.tracked import DATA, SEQ, TERMINAL, Frame, Tracked
 from app.errors import BadCursor, BadRequest
 
 log = logging.getLogger(__name__)
@@ -125,9 +125,9 @@ class Multiplex:
                             break
                     else:
                         for frame in batch:
-                            positions[rid] = frame.seq
-                            out.append(relabel(frame.data, vector(positions)))
-                            if frame.event.terminal:
+                            positions[rid] = frame[SEQ]
+                            out.append(relabel(frame[DATA], vector(positions)))
+                            if frame[TERMINAL]:
                                 live.discard(rid)
                     if queue.empty():
                         break

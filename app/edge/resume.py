@@ -20,7 +20,7 @@ from app.edge.fanout import Fanout
 from app.edge.history import History
 from app.edge.metrics import Metrics
 from app.edge.sse import CursorBeyondEnd
-from app.edge.tracked import Frame, Subscription, Tracked
+from app.edge.tracked import DATA, SEQ, TERMINAL, Frame, Subscription, Tracked
 from app.errors import NotRetained, Unavailable
 
 # A reader whose catch-up finds nothing new this many times in a row is ended (a hole in the
@@ -89,11 +89,11 @@ class Reader:
                 async with aclosing(backlog):
                     batch = first
                     while batch is not None:
-                        out = [f for f in batch if f.seq > pos]
+                        out = [f for f in batch if f[SEQ] > pos]
                         if out:
                             yield out
-                            pos = out[-1].seq
-                            if out[-1].event.terminal:
+                            pos = out[-1][SEQ]
+                            if out[-1][TERMINAL]:
                                 return
                         batch = await anext(backlog, None)
                 if tracked.final_seq and pos >= tracked.final_seq:
@@ -104,7 +104,7 @@ class Reader:
                         break  # overflowed: catch up again
                     out, ended, gap = _next_frames(frames, pos)
                     if out:
-                        pos = out[-1].seq
+                        pos = out[-1][SEQ]
                         yield out
                     elif not frames:
                         yield []  # idle: a heartbeat
@@ -132,15 +132,16 @@ def _next_frames(frames: list[Frame], pos: int) -> tuple[list[Frame], bool, bool
     """(frames to send, the response ended, a seq skipped) for live frames after `pos`."""
     out: list[Frame] = []
     for frame in frames:
-        if frame.seq <= pos:
-            if frame.event.terminal:
+        seq = frame[SEQ]
+        if seq <= pos:
+            if frame[TERMINAL]:
                 return out, True, False  # it ended short of the cursor
             continue
-        if frame.seq != pos + 1:
+        if seq != pos + 1:
             return out, False, True
         out.append(frame)
-        pos = frame.seq
-        if frame.event.terminal:
+        pos = seq
+        if frame[TERMINAL]:
             return out, True, False
     return out, False, False
 
@@ -180,11 +181,11 @@ def wire(feed: Body[list[Frame]]) -> Body[bytes]:
     async def stream() -> AsyncIterator[bytes]:
         async for batch in feed:
             if len(batch) == 1:
-                yield batch[0].data  # the usual live wake-up: one token
+                yield batch[0][DATA]  # the usual live wake-up: one token
             elif not batch:
                 yield sse.PING
             else:
-                for chunk in sse.writes([f.data for f in batch]):
+                for chunk in sse.writes([f[DATA] for f in batch]):
                     yield chunk
 
     return Body(stream(), feed.aclose)

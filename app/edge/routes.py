@@ -21,7 +21,7 @@ from app.edge import multiplex, sse
 from app.edge.resume import Body, Reader, wire
 from app.edge.state import EdgeState
 from app.edge.stream import EventStream
-from app.edge.tracked import Tracked
+from app.edge.tracked import SEQ, SOURCE, TEXT, Tracked
 from app.errors import (
     BadRequest,
     BodyTooLarge,
@@ -123,10 +123,10 @@ async def snapshot(request: Request) -> Response:
         async with aclosing(edge.history.read(tracked, 0)) as batches:
             frames = [f async for batch in batches for f in batch]
     for frame in frames:
-        last_seq = frame.seq
-        parts = sources.setdefault(frame.event.source, [])
-        if frame.event.text is not None:
-            parts.append(frame.event.text)
+        last_seq = frame[SEQ]
+        parts = sources.setdefault(frame[SOURCE], [])
+        if frame[TEXT] is not None:
+            parts.append(frame[TEXT])
     status = (
         tracked.status if tracked.final_seq and last_seq >= tracked.final_seq else "in_progress"
     )

@@ -15,11 +15,17 @@ from app.ordering import Order
 IN_PROGRESS = "in_progress"
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    seq: int
-    event: Event
-    data: bytes  # the SSE bytes, framed once for every reader
+# One event as readers get it: (seq, SSE bytes framed once for every reader, terminal, source,
+# text), read as frame[SEQ], frame[DATA] ... A plain tuple, not an object, on purpose: CPython's
+# collector stops tracking a tuple of atomic values, and the rings hold up to ~10^6 frames. Held
+# as objects (a frame and its Event), they were 460,000 of the edge's 527,000 tracked objects at
+# 500 responses × 30 tokens/s, and its full collections took ~200 ms every ~3 s: most of the p99.
+Frame = tuple[int, bytes, bool, str, str | None]
+SEQ, DATA, TERMINAL, SOURCE, TEXT = range(5)
+
+
+def frame_of(event: Event, data: bytes) -> Frame:
+    return (event.seq, data, event.terminal, event.source, event.text)
 
 
 class Subscription:
@@ -134,9 +140,9 @@ class Tracked:
         """The ring's frames after `seq`, or None if the ring cannot say (Kafka must)."""
         recent = self.recent
         if recent:
-            if recent[0].seq > seq + 1:
+            if recent[0][SEQ] > seq + 1:
                 return None
-            return [f for f in recent if f.seq > seq]
+            return [f for f in recent if f[SEQ] > seq]
         # Nothing held: fine when this edge saw the whole response and nothing after `seq`
         # happened (a reader arriving before the first token, the usual case).
         return [] if self.from_start and self.order.last <= seq else None

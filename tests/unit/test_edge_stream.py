@@ -11,6 +11,7 @@ from app import events
 from app.edge.resume import wire
 from app.edge.sse import PING
 from app.edge.stream import EventStream, Streams
+from app.edge.tracked import DATA
 from app.events import Event
 from app.settings import Settings
 from tests.unit.test_reader import feed, make
@@ -171,7 +172,7 @@ async def test_an_event_without_newlines_is_framed_from_its_stored_bytes() -> No
     stored = events.encode(event)
     fanout.on_event(0, 0, b"r", stored, 0.0)
     frame = fanout.responses["r"].recent[0]
-    assert frame.data == b"id: 1\nevent: delta\ndata: " + stored + b"\n\n"
+    assert frame[DATA] == b"id: 1\nevent: delta\ndata: " + stored + b"\n\n"
 
 
 async def test_a_server_cancelling_the_request_still_releases_everything() -> None:

@@ -15,7 +15,7 @@ from app.edge.metrics import Metrics
 from app.edge.pool import ConsumerPool
 from app.edge.resume import Reader, wire
 from app.edge.sse import PING, CursorBeyondEnd
-from app.edge.tracked import Frame
+from app.edge.tracked import SEQ, Frame
 from app.events import Event
 from app.settings import Settings
 
@@ -38,7 +38,7 @@ def feed(fanout: Fanout, seq: int, type_: str = events.DELTA, rid: str = "r") ->
 async def collect(stream: AsyncIterator[list[Frame]], until: int) -> list[int]:
     seqs: list[int] = []
     async for batch in stream:
-        seqs += [f.seq for f in batch]
+        seqs += [f[SEQ] for f in batch]
         if seqs and seqs[-1] >= until:
             break
     return seqs
@@ -64,7 +64,7 @@ async def test_a_reader_that_falls_behind_catches_up_from_the_ring() -> None:
     stream = await reader.open(fanout.responses["r"], after=0)
     assert stream is not None
     first = await anext(stream)
-    assert [f.seq for f in first] == [1]
+    assert [f[SEQ] for f in first] == [1]
     for seq in range(2, 8):  # more than the queue of 4 while the reader is not reading
         feed(fanout, seq)
     feed(fanout, 8, events.DONE)
@@ -82,7 +82,7 @@ async def test_the_ring_is_bounded_and_reports_how_far_it_reaches() -> None:
     tracked = fanout.responses["r"]
     assert len(tracked.recent) == SETTINGS.edge_buffer_events
     assert tracked.frames_after(5) is None  # seq 6 is gone from memory: Kafka must serve it
-    assert [f.seq for f in tracked.frames_after(15) or []] == [16, 17, 18, 19, 20]
+    assert [f[SEQ] for f in tracked.frames_after(15) or []] == [16, 17, 18, 19, 20]
 
 
 async def test_a_reader_before_the_first_token_needs_no_kafka_read() -> None:
@@ -110,7 +110,7 @@ async def test_a_response_first_seen_mid_stream_is_read_from_kafka_before_that()
     tracked = fanout.responses["r"]
     assert not tracked.from_start
     assert tracked.frames_after(0) is None
-    assert [f.seq for f in tracked.frames_after(6) or []] == [7]
+    assert [f[SEQ] for f in tracked.frames_after(6) or []] == [7]
 
 
 async def test_a_body_never_iterated_still_releases_its_subscription() -> None:
