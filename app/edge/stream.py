@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,7 @@ Scope = Mapping[str, Any]
 
 
 class Source(Protocol):
-    def __aiter__(self) -> Source: ...
-    async def __anext__(self) -> bytes: ...
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
     async def aclose(self) -> None: ...
 
 
