@@ -1,12 +1,19 @@
 """The writer SDK: a response's single writer assigns `seq` and publishes client-facing events
 straight to <prefix>.events, the one Kafka hop of the live path.
 
-One `Publisher` (one librdkafka producer, `linger_ms` batching across responses) per process;
-one `ResponseWriter` per response. The first piece of a response goes out at once; text that
-arrives while that response's previous record is in flight, or within the same loop tick,
-joins one `delta` (its `ts` is the first piece's). librdkafka rather than aiokafka because its
-`produce` measured ~14 µs a record here against aiokafka's ~80 µs; its delivery reports are
-served by one thread and handed to the event loop a batch at a time.
+One `Publisher` per process; one `ResponseWriter` per response. The first piece of a response
+goes out at once; text that arrives while that response's previous record is in flight, or
+within the same loop tick, joins one `delta` (its `ts` is the first piece's). librdkafka rather
+than aiokafka because its `produce` measured ~14 µs a record here against aiokafka's ~80 µs;
+delivery reports are served by a thread and handed to the event loop a batch at a time.
+
+Two librdkafka producers: one sends at once (linger 0), one batches across responses
+(`writer_linger_ms`). Events take the batching one only while the process is busy (app/load.py):
+quiet, a 5 ms linger was most of a token's way to its reader (p50 6.7 ms at 10 responses) and of
+a POST's answer (two records, 20 ms); busy, batches cut the broker's cost per record. Switching
+never reorders a response: its next events are sent only once Kafka acknowledged the previous
+ones. Index and request records (a few per response) always go at once, from one producer, so
+they stay in order.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from app.errors import TokenRelayError
 from app.events import Event
 from app.ids import created_ms, new_response_id, partition_for
 from app.index import IndexRecord
+from app.load import Load
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,9 +58,11 @@ class Publisher:
         self.settings = settings
         self.client_id = client_id
         self.partitions = settings.partitions  # replaced by the topic's real count at start
-        self._producer: Producer | None = None
+        self._producer: Producer | None = None  # at once
+        self._batching: Producer | None = None  # events, while busy
+        self.load = Load()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._poller: threading.Thread | None = None
+        self._pollers: list[threading.Thread] = []
         self._closing = False
         self._reports: list[tuple[Any, int, KafkaError | None, int]] = []
         self._dirty: dict[ResponseWriter, None] = {}
@@ -62,33 +72,41 @@ class Publisher:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._producer = Producer(
+        self._producer = self._new_producer(0)
+        self._batching = self._new_producer(self.settings.writer_linger_ms)
+        self._pollers = [
+            threading.Thread(target=self._poll, args=(p,), name="tokenrelay-delivery", daemon=True)
+            for p in (self._producer, self._batching)
+        ]
+        for poller in self._pollers:
+            poller.start()
+        self.partitions = await self._loop.run_in_executor(None, self._events_partitions)
+        self._beats = asyncio.create_task(self._beat_forever())
+
+    def _new_producer(self, linger_ms: float) -> Producer:
+        return Producer(
             {
                 "bootstrap.servers": self.settings.kafka,
                 "client.id": self.client_id,
                 "enable.idempotence": True,  # in order, no duplicates, acks=all
-                "linger.ms": self.settings.writer_linger_ms,
+                "linger.ms": linger_ms,
                 "partitioner": "murmur2_random",  # keyed sends land where Java clients put them
                 "socket.nagle.disable": True,
             }
         )
-        self._poller = threading.Thread(target=self._poll, name="tokenrelay-delivery", daemon=True)
-        self._poller.start()
-        self.partitions = await self._loop.run_in_executor(None, self._events_partitions)
-        self._beats = asyncio.create_task(self._beat_forever())
 
     async def stop(self) -> None:
-        if self._producer is None or self._loop is None:
+        if self._producer is None or self._batching is None or self._loop is None:
             return
         if self._beats is not None:
             self._beats.cancel()
             await asyncio.gather(self._beats, return_exceptions=True)
         self._closing = True
-        poller = self._poller
-        if poller is not None:
+        for poller in self._pollers:
             await self._loop.run_in_executor(None, poller.join)
-        # With the poll thread gone, flush's own callbacks fill _reports from this one thread.
-        await self._loop.run_in_executor(None, self._producer.flush, STOP_FLUSH_S)
+        # With the poll threads gone, flush's own callbacks fill _reports from this one thread.
+        for producer in (self._batching, self._producer):
+            await self._loop.run_in_executor(None, producer.flush, STOP_FLUSH_S)
         self._delivered(self._take_reports())
 
     async def __aenter__(self) -> Publisher:
@@ -116,23 +134,26 @@ class Publisher:
         self._produce(topic, key, value, partition, partial(self._report, future, 0))
         return future
 
-    def _produce(self, topic: str, key: str, value: bytes, part: int, report: Any) -> None:
-        assert self._producer is not None, "Publisher not started"
+    def _produce(
+        self, topic: str, key: str, value: bytes, part: int, report: Any, batch: bool = False
+    ) -> None:
+        producer = self._batching if batch else self._producer
+        assert producer is not None, "Publisher not started"
         try:
-            self._producer.produce(topic, value, key, part, on_delivery=report)
+            producer.produce(topic, value, key, part, on_delivery=report)
         except BufferError:
             # librdkafka's queue is full (the broker is far behind): wait for room, once.
-            self._producer.poll(1.0)
-            self._producer.produce(topic, value, key, part, on_delivery=report)
+            producer.poll(1.0)
+            producer.produce(topic, value, key, part, on_delivery=report)
 
     def _report(self, target: Any, seq: int, err: KafkaError | None, msg: Message) -> None:
         # In the poll thread: only record it; the event loop applies it.
         self._reports.append((target, seq, err, msg.offset() or 0))
 
-    def _poll(self) -> None:
-        assert self._producer is not None and self._loop is not None
+    def _poll(self, producer: Producer) -> None:
+        assert self._loop is not None
         while not self._closing:
-            self._producer.poll(POLL_S)
+            producer.poll(POLL_S)
             if self._reports:
                 try:
                     self._loop.call_soon_threadsafe(self._delivered, self._take_reports())
@@ -164,6 +185,13 @@ class Publisher:
         dirty, self._dirty = self._dirty, {}
         for writer in dirty:
             writer._send_pending()
+
+    def _batch(self, records: int) -> bool:
+        """Whether `records` events about to be sent go to the batching producer: the load
+        they add to says the process is busy."""
+        assert self._loop is not None
+        self.load.count(records, self._loop.time())
+        return self.load.busy
 
     def _events_partitions(self) -> int:
         assert self._producer is not None
@@ -294,6 +322,7 @@ class ResponseWriter:
             self._announced = True
             pub.send(pub.settings.responses_topic, self.rid, self._record(index.OPEN).encode())
         topic = pub.settings.events_topic
+        batch = pub._batch(len(self._pending))
         for item in self._pending:
             self.seq += 1
             event = Event(
@@ -307,7 +336,7 @@ class ResponseWriter:
             )
             pub._produce(
                 topic, self.rid, events.encode(event), self.partition,
-                partial(pub._report, self, self.seq),
+                partial(pub._report, self, self.seq), batch,
             )  # fmt: skip
             self._in_flight += 1
         self._pending = []

@@ -17,21 +17,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from app.load import Load
+
 log = logging.getLogger(__name__)
 BATCH_BYTES = 16 << 10
 QUIET_WAIT_MS = 100  # idle: one empty fetch per 100 ms
-BUSY_ABOVE = 2000  # records/s that switch batching on ...
-QUIET_BELOW = 1000  # ... and off again (apart, so a rate near one does not flap)
-WINDOW_S = 0.2
 
 
 class Pacer:
     def __init__(self, busy_wait_ms: float) -> None:
         self.busy_wait_ms = int(busy_wait_ms)
-        self.busy = False
+        self.load = Load()
         self._fetcher: Any = None
-        self._count = 0
-        self._since = 0.0
+
+    @property
+    def busy(self) -> bool:
+        return self.load.busy
 
     def attach(self, consumer: Any) -> None:
         fetcher = getattr(consumer, "_fetcher", None)
@@ -43,16 +44,10 @@ class Pacer:
         self._fetcher = fetcher
 
     def consumed(self, records: int, now: float) -> None:
-        """Count a getmany's records; every WINDOW_S, switch mode if the rate says so."""
-        self._count += records
-        elapsed = now - self._since
-        if elapsed < WINDOW_S:
+        """Count a getmany's records; switch the fetch settings when the load changes."""
+        if self._fetcher is None or not self.load.count(records, now):
             return
-        rate = self._count / elapsed
-        self._count, self._since = 0, now
-        busy = rate >= (QUIET_BELOW if self.busy else BUSY_ABOVE)
-        if busy != self.busy and self._fetcher is not None:
-            self.busy = busy
-            self._fetcher._fetch_min_bytes = BATCH_BYTES if busy else 1
-            self._fetcher._fetch_max_wait_ms = self.busy_wait_ms if busy else QUIET_WAIT_MS
-            log.debug("fetching %s (%.0f records/s)", "in batches" if busy else "at once", rate)
+        busy = self.load.busy
+        self._fetcher._fetch_min_bytes = BATCH_BYTES if busy else 1
+        self._fetcher._fetch_max_wait_ms = self.busy_wait_ms if busy else QUIET_WAIT_MS
+        log.debug("fetching %s", "in batches" if busy else "at once")

@@ -55,10 +55,15 @@ async def create_response(request: Request) -> Response:
     request_value = {"rid": writer.rid, "calls": [call.to_dict() for call in calls]}
     try:
         async with asyncio.timeout(KAFKA_WRITE_TIMEOUT_S):
-            await writer.open()  # the index's `open`: readers find the response at once
-            await edge.publisher.send(
-                edge.settings.requests_topic, writer.rid, orjson.dumps(request_value),
-                partition=writer.partition,
+            # The index's `open` (readers find the response at once) and the request, sent
+            # together: one wait for Kafka instead of two (~4 ms of every first token). If only
+            # the request is stored, the client gets 503 and the response runs unread.
+            await asyncio.gather(
+                writer.open(),
+                edge.publisher.send(
+                    edge.settings.requests_topic, writer.rid, orjson.dumps(request_value),
+                    partition=writer.partition,
+                ),
             )  # fmt: skip
     except KAFKA_FAULTS as exc:
         raise Unavailable(f"Kafka is not reachable: {exc!r}") from None

@@ -24,7 +24,9 @@ class Recorder(Publisher):
         self.writes: list[tuple[str, str]] = []  # (rid, type)
         self._loop = asyncio.get_running_loop()
 
-    def _produce(self, topic: str, key: str, value: bytes, part: int, report: Any) -> None:
+    def _produce(
+        self, topic: str, key: str, value: bytes, part: int, report: Any, batch: bool = False
+    ) -> None:
         if topic == self.settings.events_topic:
             self.writes.append((key, orjson.loads(value)["type"]))
         target, seq = report.args

@@ -27,7 +27,9 @@ class Recording(Publisher):
     async def stop(self) -> None:
         pass
 
-    def _produce(self, topic: str, key: str, value: bytes, part: int, report: Any) -> None:
+    def _produce(
+        self, topic: str, key: str, value: bytes, part: int, report: Any, batch: bool = False
+    ) -> None:
         self.records.append((topic, orjson.loads(value), part, report))
 
     def ack(self, error: Any = None) -> None:
