@@ -19,6 +19,7 @@ class Recording(Publisher):
     def __init__(self) -> None:
         super().__init__(Settings(partitions=4))
         self.records: list[tuple[str, dict[str, Any], int, Any]] = []
+        self.batched: list[bool] = []  # per record: sent by the batching producer
         self._acked = 0
 
     async def start(self) -> None:
@@ -31,6 +32,7 @@ class Recording(Publisher):
         self, topic: str, key: str, value: bytes, part: int, report: Any, batch: bool = False
     ) -> None:
         self.records.append((topic, orjson.loads(value), part, report))
+        self.batched.append(batch)
 
     def ack(self, error: Any = None) -> None:
         reports = []
@@ -169,3 +171,34 @@ async def test_beats_only_when_something_happened() -> None:
     writer._beat()
     beats = [r for r in pub.index() if r["state"] == index.BEAT]
     assert len(beats) == 1 and beats[0]["seq"] == 1 and beats[0]["last"] == 0
+
+
+async def test_events_batch_only_while_the_process_is_busy_and_index_records_never() -> None:
+    pub = Recording()
+    await pub.start()
+    writers = [pub.response(f"r{i}") for i in range(600)]
+
+    async def round_of_deltas() -> int:
+        first = len(pub.records)
+        for writer in writers:
+            await writer.delta("x")
+        await tick()
+        pub.ack()
+        return first
+
+    quiet = await round_of_deltas()  # 600 records in the first window: a rate not known yet
+    await asyncio.sleep(0.25)  # the window closes: 600 records in 0.25 s is busy
+    busy = await round_of_deltas()
+    assert not any(pub.batched[quiet:busy]) and all(pub.batched[busy:])
+    assert {pub.records[i][0] for i in range(busy, len(pub.records))} == {pub.settings.events_topic}
+    await asyncio.sleep(0.25)
+    await writers[0].delta("y")  # the window just closed still held the busy round
+    await tick()
+    pub.ack()
+    assert pub.batched[-1] is True
+    await asyncio.sleep(0.25)
+    await writers[0].delta("z")  # one record in 0.25 s: quiet again, sent at once
+    await tick()
+    assert pub.batched[-1] is False and pub.records[-1][1]["text"] == "z"
+    await pub.send(pub.settings.responses_topic, "r0", b"{}")
+    assert pub.batched[-1] is False  # index records always go at once
