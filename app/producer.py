@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -61,6 +62,7 @@ class Publisher:
         self._producer: Producer | None = None  # at once
         self._batching: Producer | None = None  # events, while busy
         self.load = Load()
+        self.clock = time.monotonic  # what the load is judged by (tests set their own)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pollers: list[threading.Thread] = []
         self._closing = False
@@ -189,8 +191,7 @@ class Publisher:
     def _batch(self, records: int) -> bool:
         """Whether `records` events about to be sent go to the batching producer: the load
         they add to says the process is busy."""
-        assert self._loop is not None
-        self.load.count(records, self._loop.time())
+        self.load.count(records, self.clock())
         return self.load.busy
 
     def _events_partitions(self) -> int:

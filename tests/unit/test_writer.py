@@ -176,29 +176,31 @@ async def test_beats_only_when_something_happened() -> None:
 async def test_events_batch_only_while_the_process_is_busy_and_index_records_never() -> None:
     pub = Recording()
     await pub.start()
+    now = [1000.0]
+    pub.clock = lambda: now[0]
     writers = [pub.response(f"r{i}") for i in range(600)]
 
-    async def round_of_deltas() -> int:
+    async def round_of_deltas(text: str) -> int:
         first = len(pub.records)
         for writer in writers:
-            await writer.delta("x")
+            await writer.delta(text)
         await tick()
         pub.ack()
         return first
 
-    quiet = await round_of_deltas()  # 600 records in the first window: a rate not known yet
-    await asyncio.sleep(0.25)  # the window closes: 600 records in 0.25 s is busy
-    busy = await round_of_deltas()
+    quiet = await round_of_deltas("a")  # 600 records in the first window: a rate not known yet
+    now[0] += 0.25  # the window closes: 600 records in 0.25 s is busy
+    busy = await round_of_deltas("b")
     assert not any(pub.batched[quiet:busy]) and all(pub.batched[busy:])
     assert {pub.records[i][0] for i in range(busy, len(pub.records))} == {pub.settings.events_topic}
-    await asyncio.sleep(0.25)
+    now[0] += 0.25
     await writers[0].delta("y")  # the window just closed still held the busy round
     await tick()
     pub.ack()
     assert pub.batched[-1] is True
-    await asyncio.sleep(0.25)
+    now[0] += 0.25
     await writers[0].delta("z")  # one record in 0.25 s: quiet again, sent at once
     await tick()
     assert pub.batched[-1] is False and pub.records[-1][1]["text"] == "z"
-    await pub.send(pub.settings.responses_topic, "r0", b"{}")
+    pub.send(pub.settings.responses_topic, "r0", b"{}")
     assert pub.batched[-1] is False  # index records always go at once
