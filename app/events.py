@@ -28,7 +28,9 @@ ALL_TYPES = CLIENT_TYPES
 _OPTIONAL = ("text", "retriable", "code", "message", "status")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which made decoding
+# an event 2.6 µs instead of 1.7; nothing mutates or hashes events.
+@dataclass(slots=True)
 class Event:
     rid: str
     type: str
@@ -72,50 +74,42 @@ def encode(event: Event) -> bytes:
 
 
 def decode(raw: bytes | None) -> Event:
-    """Parse and validate one message value; any defect raises DecodeError."""
+    """Parse and validate one message value; any defect raises DecodeError.
+
+    Every catch-up read decodes each record it replays, so types are checked with `type() is`
+    (orjson makes exact types), not a helper call per field: with the unfrozen class, 4.3 ->
+    1.7 µs an event."""
     if raw is None:
         raise DecodeError("empty message value")
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"not JSON: {exc}") from None
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         raise DecodeError("value is not a JSON object")
-    try:
-        event = Event(
-            rid=_typed(obj, "rid", str),
-            type=_typed(obj, "type", str),
-            source=_typed(obj, "source", str),
-            seq=_typed(obj, "seq", int),
-            ts=float(_typed(obj, "ts", (int, float))),
-            text=_optional(obj, "text", str),
-            retriable=_optional(obj, "retriable", bool),
-            code=_optional(obj, "code", str),
-            message=_optional(obj, "message", str),
-            status=_optional(obj, "status", int),
-        )
-    except (TypeError, ValueError) as exc:
-        raise DecodeError(str(exc)) from None
-    if event.type not in ALL_TYPES:
-        raise DecodeError(f"unknown event type {event.type!r}")
-    if not event.rid:
+    get = obj.get
+    rid, kind, source, seq, ts = get("rid"), get("type"), get("source"), get("seq"), get("ts")
+    if type(rid) is not str or type(kind) is not str or type(source) is not str:
+        raise DecodeError("rid, type and source must be strings")
+    if type(seq) is not int or type(ts) is not float and type(ts) is not int:
+        raise DecodeError("seq must be an integer and ts a number")
+    text, retriable, code, message, status = (
+        get("text"), get("retriable"), get("code"), get("message"), get("status"),
+    )  # fmt: skip
+    if (
+        text is not None and type(text) is not str
+        or retriable is not None and type(retriable) is not bool
+        or code is not None and type(code) is not str
+        or message is not None and type(message) is not str
+        or status is not None and type(status) is not int
+    ):  # fmt: skip
+        raise DecodeError("an optional field has the wrong type")
+    if kind not in ALL_TYPES:
+        raise DecodeError(f"unknown event type {kind!r}")
+    if not rid:
         raise DecodeError("empty rid")
-    if event.seq < 1:
+    if seq < 1:
         raise DecodeError("seq must be 1 or more")
-    if event.type == DELTA and event.text is None:
+    if kind == DELTA and text is None:
         raise DecodeError("delta without text")
-    return event
-
-
-def _typed(obj: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    value = obj.get(name)
-    # bool is an int in Python; a seq of `true` is still malformed.
-    if value is None or isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
-        raise TypeError(f"field {name!r} missing or not {kind}")
-    return value
-
-
-def _optional(obj: dict[str, Any], name: str, kind: type) -> Any:
-    if obj.get(name) is None:
-        return None
-    return _typed(obj, name, kind)
+    return Event(rid, kind, source, seq, float(ts), text, retriable, code, message, status)

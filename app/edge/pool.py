@@ -1,8 +1,13 @@
 """A small pool of aiokafka consumers shared by catch-up reads and on-demand lookups.
 
-A user borrows one for one chunk of work (assign, seek, a few fetches) and gives it back before
-yielding to its client, so a slow client never holds a consumer. A consumer that failed is
-stopped and replaced, never handed out again.
+A user borrows one for one chunk of work (offset look-ups, then `read_from`, a few fetches) and
+gives it back before yielding to its client, so a slow client never holds a consumer. A consumer
+that failed is stopped and replaced, never handed out again.
+
+A borrowed consumer is unassigned: look offsets up first, then assign and seek in one step.
+Assigned without a position, aiokafka's fetcher starts a fetch at once from the reset position
+(the log's end), which the broker holds for fetch_max_wait_ms; a broker answers one connection's
+requests in order, so every look-up after it waited that long (~50 ms of each catch-up read).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app.settings import Settings
 
@@ -60,13 +65,22 @@ class ConsumerPool:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka,
             enable_auto_commit=False,
-            fetch_max_wait_ms=50,
+            # A catch-up read stops at the log's end: a fetch there has nothing to wait for,
+            # and the next borrower's look-ups would queue behind it.
+            fetch_max_wait_ms=5,
             max_partition_fetch_bytes=4 << 20,
             request_timeout_ms=10_000,
             client_id="tokenrelay-edge-catchup",
         )
         await consumer.start()
         return consumer
+
+
+def read_from(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    """Point a borrowed consumer at `offset` of `tp` before its fetcher can fetch anywhere else
+    (no await between the two)."""
+    consumer.assign([tp])
+    consumer.seek(tp, offset)
 
 
 async def _stop(consumer: AIOKafkaConsumer) -> None:
