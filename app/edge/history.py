@@ -27,12 +27,8 @@ from app.settings import Settings
 # Producer clocks and the broker's may disagree a little; start a time seek this much early.
 CLOCK_SKEW_MS = 5_000
 # One borrow of a consumer reads at most this many records (other responses' included) or this
-# many bytes of the response's own: what a stalled client can make the edge hold. The first
-# borrow reads fewer, so the client's first event does not wait for a whole chunk. Each chunk
-# re-seeks (one fetch round trip): 5,000 rather than 2,000 took a 10,000-event replay ~100 ->
-# ~75 ms here.
-FIRST_CHUNK_RECORDS = 500
-CHUNK_RECORDS = 5_000
+# many bytes of the response's own: what a stalled client can make the edge hold.
+CHUNK_RECORDS = 2_000
 CHUNK_BYTES = 1 << 20
 # One chunk that makes no progress for this long is a fault (e.g. the broker is restarting).
 CHUNK_TIMEOUT_S = 10.0
@@ -72,10 +68,7 @@ class History:
                         # anything else not found is not stored yet and will come live.
                         trimmed = wanted < begin
                         position = max(begin, wanted)
-                        limit = FIRST_CHUNK_RECORDS
-                    else:
-                        limit = CHUNK_RECORDS
-                    chunk, position = await _chunk(consumer, tp, position, end, key, order, limit)
+                    chunk, position = await _chunk(consumer, tp, position, end, key, order)
             except (KafkaError, OSError, TimeoutError) as exc:
                 self.metrics.catchup_faults.inc()
                 raise Unavailable(f"Kafka failed during a catch-up read: {exc!r}") from None
@@ -114,15 +107,15 @@ class History:
 
 async def _chunk(
     consumer: AIOKafkaConsumer, tp: TopicPartition, position: int, end: int, key: bytes,
-    order: Order, limit: int,
+    order: Order,
 ) -> tuple[list[tuple[events.Event, bytes]], int]:  # fmt: skip
-    """Up to `limit` records from `position`: the response's accepted events, and where the
-    next chunk starts."""
+    """Up to CHUNK_RECORDS records from `position`: the response's accepted events, and where
+    the next chunk starts."""
     read_from(consumer, tp, position)
     accepted: list[tuple[events.Event, bytes]] = []
     read = size = 0
-    while position < end and read < limit and size < CHUNK_BYTES:
-        batch = await consumer.getmany(tp, timeout_ms=500, max_records=limit - read)
+    while position < end and read < CHUNK_RECORDS and size < CHUNK_BYTES:
+        batch = await consumer.getmany(tp, timeout_ms=500, max_records=CHUNK_RECORDS - read)
         records = batch.get(tp, [])
         for record in records:
             if record.offset >= end:

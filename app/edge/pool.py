@@ -68,7 +68,7 @@ class ConsumerPool:
             # A catch-up read stops at the log's end: a fetch there has nothing to wait for,
             # and the next borrower's look-ups would queue behind it.
             fetch_max_wait_ms=5,
-            max_partition_fetch_bytes=1 << 20,
+            max_partition_fetch_bytes=4 << 20,
             request_timeout_ms=10_000,
             client_id="tokenrelay-edge-catchup",
         )
