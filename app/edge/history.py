@@ -111,6 +111,8 @@ async def _chunk(
 ) -> tuple[list[tuple[events.Event, bytes]], int]:  # fmt: skip
     """Up to CHUNK_RECORDS records from `position`: the response's accepted events, and where
     the next chunk starts."""
+    if position >= end:
+        return [], position  # never assign without fetching (pool.py, read_from)
     read_from(consumer, tp, position)
     accepted: list[tuple[events.Event, bytes]] = []
     read = size = 0

@@ -102,6 +102,8 @@ class Locator:
                 if found is None:
                     return None  # nothing written since: not stored (yet)
                 start, stop_ts = int(found.offset), created + self.window_ms
+            if start >= end:
+                return None  # never assign without fetching (pool.py, read_from)
             read_from(consumer, tp, start)
             position, latest = start, None
             while position < end:

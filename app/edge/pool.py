@@ -35,7 +35,7 @@ class ConsumerPool:
     @asynccontextmanager
     async def consumer(self) -> AsyncIterator[AIOKafkaConsumer]:
         async with self._slots:
-            consumer = self._idle.pop() if self._idle else await self._new()
+            consumer = self._reusable() or await self._new()
             try:
                 yield consumer
             except Exception:
@@ -52,6 +52,17 @@ class ConsumerPool:
         self._closed = True
         idle, self._idle = self._idle, []
         await asyncio.gather(*(_stop(c) for c in idle))
+
+    def _reusable(self) -> AIOKafkaConsumer | None:
+        """An idle consumer whose fetcher still runs (one that died is stopped, not reused)."""
+        while self._idle:
+            consumer = self._idle.pop()
+            task = getattr(getattr(consumer, "_fetcher", None), "_fetch_task", None)
+            if task is None or not task.done():
+                return consumer
+            log.warning("a catch-up consumer's fetcher stopped; replacing it")
+            asyncio.get_running_loop().create_task(_stop(consumer))
+        return None
 
     def _give_back(self, consumer: AIOKafkaConsumer) -> None:
         # Unassigned, its fetcher stops prefetching for a partition nobody reads now.
@@ -78,7 +89,9 @@ class ConsumerPool:
 
 def read_from(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
     """Point a borrowed consumer at `offset` of `tp` before its fetcher can fetch anywhere else
-    (no await between the two)."""
+    (no await between the two). Only when the caller fetches next: assigned and given back with
+    no await between, the fetcher wakes to no assignment and its task dies (aiokafka 0.14's
+    `_fetch_requests_routine` AttributeError), leaving a consumer that never fetches again."""
     consumer.assign([tp])
     consumer.seek(tp, offset)
 
