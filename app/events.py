@@ -76,9 +76,9 @@ def encode(event: Event) -> bytes:
 def decode(raw: bytes | None) -> Event:
     """Parse and validate one message value; any defect raises DecodeError.
 
-    Every catch-up read decodes each record it replays, so types are checked with `type() is`
-    (orjson makes exact types), not a helper call per field: with the unfrozen class, 4.3 ->
-    1.7 µs an event."""
+    The edge decodes every event it consumes, live and in catch-up reads, so types are checked
+    with `type() is` (orjson makes exact types), not a helper call per field: with the unfrozen
+    class, 4.3 -> 1.7 µs an event."""
     if raw is None:
         raise DecodeError("empty message value")
     try:
