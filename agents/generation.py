@@ -25,7 +25,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.sideread import SideReader
-from app import events
+from app import consumers, events
 from app.errors import BadRequest
 from app.ids import partition_for
 from app.models.base import Call, Limits, ModelAdapter, UpstreamError, limited
@@ -257,7 +257,7 @@ async def _read_control(settings: Settings, generation: Generation) -> None:
                     if rid is not None:
                         generation.cancel(rid)
     finally:
-        await consumer.stop()
+        await consumers.stop(consumer)
 
 
 def _cancel_of(value: bytes | None) -> str | None:

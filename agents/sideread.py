@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app import events
+from app import consumers, events
 from app.errors import DecodeError
 from app.ordering import Order
 from app.settings import Settings
@@ -40,7 +40,7 @@ class SideReader:
 
     async def close(self) -> None:
         if self._consumer is not None:
-            await self._consumer.stop()
+            await consumers.stop(self._consumer)
             self._consumer = None
 
     async def fold(

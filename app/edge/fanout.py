@@ -18,7 +18,7 @@ from collections import OrderedDict, deque
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from app import events, ids, index
+from app import consumers, events, ids, index
 from app.edge import sse
 from app.edge.deadletter import DeadLetters
 from app.edge.directory import Directory, Entry
@@ -86,7 +86,7 @@ class Fanout:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._consumer:
-            await self._consumer.stop()
+            await consumers.stop(self._consumer)
 
     async def _run(self) -> None:
         assert self._consumer is not None

@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 from app import events
 from app.edge import sse
 from app.edge.metrics import Metrics
-from app.edge.pool import ConsumerPool
+from app.edge.pool import ConsumerPool, read_from
 from app.edge.tracked import Frame, Tracked, frame_of
 from app.errors import DecodeError, NotRetained, Unavailable
 from app.ordering import Order
@@ -60,7 +60,6 @@ class History:
         while position is None or position < end:
             try:
                 async with self.pool.consumer() as consumer, asyncio.timeout(CHUNK_TIMEOUT_S):
-                    consumer.assign([tp])
                     if position is None or end is None:
                         begin = (await consumer.beginning_offsets([tp]))[tp]
                         end = (await consumer.end_offsets([tp]))[tp]
@@ -112,7 +111,9 @@ async def _chunk(
 ) -> tuple[list[tuple[events.Event, bytes]], int]:  # fmt: skip
     """Up to CHUNK_RECORDS records from `position`: the response's accepted events, and where
     the next chunk starts."""
-    consumer.seek(tp, position)
+    if position >= end:
+        return [], position  # never assign without fetching (pool.py, read_from)
+    read_from(consumer, tp, position)
     accepted: list[tuple[events.Event, bytes]] = []
     read = size = 0
     while position < end and read < CHUNK_RECORDS and size < CHUNK_BYTES:

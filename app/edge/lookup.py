@@ -24,7 +24,7 @@ from aiokafka.errors import KafkaError
 from app import ids, index
 from app.edge.fanout import Fanout
 from app.edge.metrics import Metrics
-from app.edge.pool import ConsumerPool
+from app.edge.pool import ConsumerPool, read_from
 from app.edge.tracked import Tracked
 from app.errors import DecodeError, Unavailable
 from app.settings import Settings
@@ -93,7 +93,6 @@ class Locator:
         created = ids.created_ms(rid)
         key = rid.encode()
         async with self.pool.consumer() as consumer, asyncio.timeout(SEARCH_TIMEOUT_S):
-            consumer.assign([tp])
             end = (await consumer.end_offsets([tp]))[tp]
             if created is None:
                 start, stop_ts = (await consumer.beginning_offsets([tp]))[tp], math.inf
@@ -103,7 +102,9 @@ class Locator:
                 if found is None:
                     return None  # nothing written since: not stored (yet)
                 start, stop_ts = int(found.offset), created + self.window_ms
-            consumer.seek(tp, start)
+            if start >= end:
+                return None  # never assign without fetching (pool.py, read_from)
+            read_from(consumer, tp, start)
             position, latest = start, None
             while position < end:
                 batch = await consumer.getmany(tp, timeout_ms=500, max_records=5000)
