@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from agents import generation, watchdog
+from agents import generation, views, watchdog
 from app.settings import Settings
 
 
@@ -36,4 +36,5 @@ def make_app(settings: Settings) -> faust.App:
     )
     watchdog.register(app, settings)
     generation.register(app, settings)
+    views.register(app, settings)
     return app

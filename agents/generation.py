@@ -133,6 +133,9 @@ class Generation:
             return
         # The edge wrote the response's `open` index record when it created the request.
         writer = self.publisher.response(rid, announced=True)
+        views = request.get("views")
+        if isinstance(views, list) and all(isinstance(v, str) for v in views):
+            writer.views = tuple(views)
         if rid in self.running:
             return  # delivered again while it runs here (a re-read after a rebalance)
         if rid in self.cancelled:

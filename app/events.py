@@ -20,12 +20,15 @@ SOURCE_DONE = "source.done"
 DONE = "done"
 ERROR = "error"
 CANCELLED = "cancelled"
+SENTENCE = "sentence"  # views only (app/views.py): one whole sentence of a source's text
 
 TERMINAL_TYPES = frozenset({DONE, ERROR, CANCELLED})
 CLIENT_TYPES = frozenset({DELTA, SOURCE_DONE}) | TERMINAL_TYPES
-ALL_TYPES = CLIENT_TYPES
+VIEW_TYPES = frozenset({SENTENCE})
+ALL_TYPES = CLIENT_TYPES | VIEW_TYPES
+TEXT_TYPES = frozenset({DELTA, SENTENCE})
 
-_OPTIONAL = ("text", "retriable", "code", "message", "status")
+_OPTIONAL = ("text", "retriable", "code", "message", "status", "raw_seq")
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made decoding
@@ -42,6 +45,7 @@ class Event:
     code: str | None = None
     message: str | None = None
     status: int | None = None  # on `error`: the upstream's HTTP status, when it gave one
+    raw_seq: int | None = None  # in a view: the last seq of the raw stream this event covers
 
     @property
     def terminal(self) -> bool:
@@ -93,8 +97,8 @@ def decode(raw: bytes | None) -> Event:
         raise DecodeError("rid, type and source must be strings")
     if type(seq) is not int or type(ts) is not float and type(ts) is not int:
         raise DecodeError("seq must be an integer and ts a number")
-    text, retriable, code, message, status = (
-        get("text"), get("retriable"), get("code"), get("message"), get("status"),
+    text, retriable, code, message, status, raw_seq = (
+        get("text"), get("retriable"), get("code"), get("message"), get("status"), get("raw_seq"),
     )  # fmt: skip
     if (
         text is not None and type(text) is not str
@@ -102,6 +106,7 @@ def decode(raw: bytes | None) -> Event:
         or code is not None and type(code) is not str
         or message is not None and type(message) is not str
         or status is not None and type(status) is not int
+        or raw_seq is not None and type(raw_seq) is not int
     ):  # fmt: skip
         raise DecodeError("an optional field has the wrong type")
     if kind not in ALL_TYPES:
@@ -110,6 +115,6 @@ def decode(raw: bytes | None) -> Event:
         raise DecodeError("empty rid")
     if seq < 1:
         raise DecodeError("seq must be 1 or more")
-    if kind == DELTA and text is None:
-        raise DecodeError("delta without text")
-    return Event(rid, kind, source, seq, float(ts), text, retriable, code, message, status)
+    if kind in TEXT_TYPES and text is None:
+        raise DecodeError(f"{kind} without text")
+    return Event(rid, kind, source, seq, float(ts), text, retriable, code, message, status, raw_seq)

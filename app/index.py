@@ -32,24 +32,31 @@ class IndexRecord:
     seq: int = 0  # the last seq stored
     first: int | None = None  # offset of the response's first event in <prefix>.events
     last: int | None = None  # offset of its last stored event
+    # What the transforms make of it (app/views.py): its views, named in every record so an
+    # edge can tell an unasked view from a late one; their options only in `open`.
+    views: tuple[str, ...] = ()
+    options: dict[str, Any] | None = None
 
     @property
     def terminal(self) -> bool:
         return self.state in TERMINAL_TYPES
 
     def encode(self) -> bytes:
-        return orjson.dumps(
-            {
-                "rid": self.rid,
-                "state": self.state,
-                "partition": self.partition,
-                "created": self.created,
-                "ts": self.ts,
-                "seq": self.seq,
-                "first": self.first,
-                "last": self.last,
-            }
-        )
+        out: dict[str, Any] = {
+            "rid": self.rid,
+            "state": self.state,
+            "partition": self.partition,
+            "created": self.created,
+            "ts": self.ts,
+            "seq": self.seq,
+            "first": self.first,
+            "last": self.last,
+        }
+        if self.views:
+            out["views"] = list(self.views)
+        if self.options:
+            out["options"] = self.options
+        return orjson.dumps(out)
 
 
 def decode(raw: bytes | None) -> IndexRecord:
@@ -66,6 +73,8 @@ def decode(raw: bytes | None) -> IndexRecord:
             seq=_get(obj, "seq", int),
             first=_maybe(obj, "first"),
             last=_maybe(obj, "last"),
+            views=_views(obj.get("views")),
+            options=_options(obj.get("options")),
         )
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise DecodeError(f"not an index record: {exc}") from None
@@ -83,3 +92,17 @@ def _get(obj: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
 
 def _maybe(obj: dict[str, Any], name: str) -> int | None:
     return None if obj.get(name) is None else int(_get(obj, name, int))
+
+
+def _views(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError("field 'views' is not a list of names")
+    return tuple(value)
+
+
+def _options(value: Any) -> dict[str, Any] | None:
+    if value is not None and not isinstance(value, dict):
+        raise TypeError("field 'options' is not an object")
+    return value

@@ -19,6 +19,7 @@ they stay in order.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -236,15 +237,20 @@ class ResponseWriter:
         self.ended = False
         self.failed: str | None = None
         self._announced = announced
+        self.views: tuple[str, ...] = ()  # named in its index records (app/index.py)
         self._pending: list[_Pending] = []
         self._in_flight = 0
         self._drained: list[asyncio.Future[None]] = []
         self._beat_at = (0, 0.0)  # (stored, last_write) the last beat reported
 
-    async def open(self) -> None:
-        """Announce the response so readers find it before its first token; waits for Kafka."""
+    async def open(
+        self, views: tuple[str, ...] = (), options: dict[str, Any] | None = None
+    ) -> None:
+        """Announce the response so readers find it before its first token; waits for Kafka.
+        `views` and their `options` (app/views.parse) ask the transforms for those views."""
         self._announced = True
-        await self._index(index.OPEN)
+        self.views = tuple(views)
+        await self._index(index.OPEN, options)
 
     async def delta(self, text: str, source: str = "answer") -> None:
         if text:
@@ -382,8 +388,12 @@ class ResponseWriter:
             seq=self.stored,
             first=self.first,
             last=self.last,
+            views=self.views,
         )
 
-    async def _index(self, state: str) -> None:
+    async def _index(self, state: str, options: dict[str, Any] | None = None) -> None:
         pub = self.publisher
-        await pub.send(pub.settings.responses_topic, self.rid, self._record(state).encode())
+        record = self._record(state)
+        if options:
+            record = dataclasses.replace(record, options=options)
+        await pub.send(pub.settings.responses_topic, self.rid, record.encode())

@@ -75,11 +75,21 @@ class Settings:
     anthropic_max_tokens: int = 4096
     # Responses one `GET /v1/events?streams=...` connection may carry.
     edge_max_streams: int = 16
+    # Views (app/views.py): the moderated view holds back this many characters of text, so
+    # what a reader sees has passed every rule; server-wide rules (regexes joined by `||`)
+    # apply to every moderated view beside the request's own.
+    moderation_holdback_chars: int = 64
+    moderation_redact: str = ""
+    moderation_block: str = ""
+    # The plain view (for speech): fenced code is `skip`ped or `announce`d ("Code block.").
+    plain_code: str = "announce"
     demo_tokens: int = 400
     demo_rate: float = 50.0
     demo_first_token_ms: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.plain_code not in ("skip", "announce"):
+            raise ValueError("TOKENRELAY_PLAIN_CODE must be skip or announce")
         # The watchdog learns of a writer's writes from its beats: a writer must beat at least
         # twice within the idle timeout, or a live response could be ended.
         if self.writer_beat_s * 2 > self.response_idle_timeout_s:
@@ -107,6 +117,9 @@ class Settings:
     @property
     def deadletter_topic(self) -> str:
         return f"{self.topic_prefix}.deadletter"
+
+    def view_topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.views.{name}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,6 +1,6 @@
 """Every topic's name, partitions and retention in one place, and their creation.
 
-events, responses and requests are co-partitioned (same count, key = response id), so
+events, responses, requests and the views are co-partitioned (same count, key = response id), so
 response R lives in the same partition number of each (app/ids.partition_for).
 """
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from app import views
 from app.settings import Settings
 
 
@@ -38,6 +39,8 @@ def specs(settings: Settings) -> list[TopicSpec]:
             {**retention, "cleanup.policy": "compact,delete", "segment.ms": "3600000"},
         ),
         TopicSpec(settings.deadletter_topic, 1, retention),
+        # Transform outputs, one topic per view, co-partitioned with events.
+        *(TopicSpec(settings.view_topic(name), p, retention) for name in views.names()),
     ]
 
 

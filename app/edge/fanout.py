@@ -18,13 +18,13 @@ from collections import OrderedDict, deque
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from app import consumers, events, ids, index
+from app import consumers, events, ids, index, views
 from app.edge import sse
 from app.edge.deadletter import DeadLetters
 from app.edge.directory import Directory, Entry
 from app.edge.metrics import Metrics
 from app.edge.pace import QUIET_WAIT_MS, Pacer
-from app.edge.tracked import DATA, Frame, Subscription, Tracked, frame_of
+from app.edge.tracked import DATA, Frame, Subscription, Tracked, frame_of, view_key
 from app.errors import DecodeError
 from app.settings import Settings
 
@@ -68,11 +68,9 @@ class Fanout:
         )
         await self._consumer.start()
         self._pacer.attach(self._consumer)
-        tps = [
-            TopicPartition(topic, p)
-            for topic in (s.responses_topic, s.events_topic)
-            for p in range(partitions[topic])
-        ]
+        self._views = {s.view_topic(name): name for name in views.names()}
+        topics = (s.responses_topic, s.events_topic, *self._views)
+        tps = [TopicPartition(topic, p) for topic in topics for p in range(partitions[topic])]
         self._consumer.assign(tps)
         # From the end, resolved now (not lazily at the first fetch), so /healthz is only live
         # once nothing written from here on can be missed. Older responses are looked up.
@@ -106,6 +104,10 @@ class Fanout:
                 if tp.topic == events_topic:
                     for r in records:
                         self.on_event(tp.partition, r.offset, r.key, r.value, now)
+                elif tp.topic in self._views:
+                    view = self._views[tp.topic]
+                    for r in records:
+                        self.on_event(tp.partition, r.offset, r.key, r.value, now, view)
                 else:
                     for r in records:
                         self.on_index(r.value)
@@ -116,23 +118,24 @@ class Fanout:
                 self.consumed = 0
 
     def on_event(
-        self, partition: int, offset: int, key: bytes | None, value: bytes | None, now: float
-    ) -> None:
+        self, partition: int, offset: int, key: bytes | None, value: bytes | None, now: float,
+        view: str | None = None,
+    ) -> None:  # fmt: skip
         try:
             event = events.decode(value)
         except DecodeError as exc:
             self.metrics.undecodable.inc()
             log.warning("undecodable record %s/%d/%d: %s", "events", partition, offset, exc)
-            self.deadletters.put(
-                self.settings.events_topic, partition, offset, key, value, str(exc)
-            )
+            topic = self.settings.events_topic if view is None else self.settings.view_topic(view)
+            self.deadletters.put(topic, partition, offset, key, value, str(exc))
             return
-        tracked = self.responses.get(event.rid)
+        stream = event.rid if view is None else view_key(event.rid, view)
+        tracked = self.responses.get(stream)
         if tracked is None:
-            if event.rid in self.directory:
+            if stream in self.directory:
                 return  # finished and gone from memory: nothing after its terminal counts
             tracked = self._track(
-                Tracked(event.rid, partition, ids.created_ms(event.rid) or 0.0,
+                Tracked(stream, partition, ids.created_ms(event.rid) or 0.0,
                         first=offset if event.seq == 1 else None, from_start=event.seq == 1)
             )  # fmt: skip
         if not tracked.order.accept(event):
@@ -168,7 +171,7 @@ class Fanout:
                 return entry.tracked()  # e.g. its terminal index record, after it left memory
             tracked = Tracked(
                 record.rid, record.partition, record.created, first=record.first,
-                from_start=live and record.state == index.OPEN,
+                from_start=live and record.state == index.OPEN, views=record.views,
             )  # fmt: skip
             if record.terminal and not live:
                 tracked.index_seq = record.seq
@@ -176,9 +179,25 @@ class Fanout:
             self._track(tracked)
             tracked.touched = time.monotonic()
         tracked.created = tracked.created or record.created
+        if record.views or record.state == index.OPEN:
+            tracked.views = record.views
         if tracked.first is None:
             tracked.first = record.first
         tracked.index_seq = max(tracked.index_seq, record.seq)
+        return tracked
+
+    def view_stream(self, raw: Tracked, view: str) -> Tracked:
+        """The stream of one view of a response, followed here from now on (its events come
+        from the views agent, usually a little after the raw ones)."""
+        key = view_key(raw.rid, view)
+        tracked = self.responses.get(key)
+        if tracked is not None:
+            return tracked
+        entry = self.directory.get(key)
+        if entry is not None:
+            return entry.tracked()
+        tracked = self._track(Tracked(key, raw.partition, raw.created))
+        tracked.touched = time.monotonic()
         return tracked
 
     def settled(self, tracked: Tracked, status: str, seq: int) -> None:

@@ -19,7 +19,7 @@ from app import events
 from app.edge import sse
 from app.edge.metrics import Metrics
 from app.edge.pool import ConsumerPool, read_from
-from app.edge.tracked import Frame, Tracked, frame_of
+from app.edge.tracked import Frame, Tracked, frame_of, key_parts
 from app.errors import DecodeError, NotRetained, Unavailable
 from app.ordering import Order
 from app.settings import Settings
@@ -52,8 +52,10 @@ class History:
         Unavailable when Kafka fails. Close it (contextlib.aclosing) when done with it early.
         """
         self.metrics.catchup_reads.inc()
-        tp = TopicPartition(self.settings.events_topic, tracked.partition)
-        key = tracked.rid.encode()
+        rid, view = key_parts(tracked.rid)
+        topic = self.settings.events_topic if view is None else self.settings.view_topic(view)
+        tp = TopicPartition(topic, tracked.partition)
+        key = rid.encode()
         order = Order()
         expect = after + 1
         position = end = trimmed = None

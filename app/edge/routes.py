@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from app import views as app_views
 from app.edge import multiplex, sse
 from app.edge.resume import Body, Reader, wire
 from app.edge.state import EdgeState
@@ -48,18 +49,21 @@ async def create_response(request: Request) -> Response:
     edge = _state(request)
     body = await _json_body(request, edge.settings.edge_max_body)
     calls = parse_calls(body, edge.settings.generation_max_calls)
+    views, options = app_views.parse(body)
     catalog = Catalog(edge.settings)
     for call in calls:
         catalog.check(call.model)
     writer = edge.publisher.response(new_response_id())
-    request_value = {"rid": writer.rid, "calls": [call.to_dict() for call in calls]}
+    request_value: dict[str, Any] = {"rid": writer.rid, "calls": [c.to_dict() for c in calls]}
+    if views:
+        request_value["views"] = list(views)
     try:
         async with asyncio.timeout(KAFKA_WRITE_TIMEOUT_S):
             # The index's `open` (readers find the response at once) and the request, sent
             # together: one wait for Kafka instead of two (~4 ms of every first token). If only
             # the request is stored, the client gets 503 and the response runs unread.
             await asyncio.gather(
-                writer.open(),
+                writer.open(views, options),
                 edge.publisher.send(
                     edge.settings.requests_topic, writer.rid, orjson.dumps(request_value),
                     partition=writer.partition,
@@ -84,10 +88,21 @@ async def stream_events(request: Request) -> Response:
         request.headers.get("last-event-id"), request.query_params.get("after")
     )
     tracked = await _find(edge, request.path_params["rid"])
+    view = request.query_params.get("view")
+    if view is not None:
+        tracked = _view(edge, tracked, view)
     feed = await _reader(edge).open(tracked, after)
     if feed is None:
         return Response(status_code=204)
     return _sse(edge, wire(feed))
+
+
+def _view(edge: EdgeState, raw: Tracked, view: str) -> Tracked:
+    if view not in app_views.names():
+        raise BadRequest(f"unknown view {view[:64]!r}; views are {', '.join(app_views.names())}")
+    if raw.views is not None and view not in raw.views:
+        raise UnknownResponse(f"response {raw.rid[:200]!r} did not ask for the view {view!r}")
+    return edge.fanout.view_stream(raw, view)
 
 
 def _reader(edge: EdgeState) -> Reader:

@@ -13,6 +13,19 @@ from app.events import Event
 from app.ordering import Order
 
 IN_PROGRESS = "in_progress"
+# A view's stream is held like a response's, under "<rid>\x1f<view>" (a byte no URL path
+# brings): its own seq, ring and subscribers, read from <prefix>.views.<view>.
+VIEW_SEP = "\x1f"
+
+
+def view_key(rid: str, view: str | None) -> str:
+    return rid if view is None else f"{rid}{VIEW_SEP}{view}"
+
+
+def key_parts(key: str) -> tuple[str, str | None]:
+    """(rid, view or None) of a stream key."""
+    rid, sep, view = key.partition(VIEW_SEP)
+    return (rid, view) if sep else (key, None)
 
 
 # One event as readers get it: (seq, SSE bytes framed once for every reader, terminal, source,
@@ -116,6 +129,7 @@ class Tracked:
     # (seq, offset) every CHECKPOINT_EVERY seqs: where a catch-up read can start in Kafka.
     checkpoints: list[tuple[int, int]] = field(default_factory=list)
     subscribers: set[Subscription] = field(default_factory=set)
+    views: tuple[str, ...] | None = None  # the views it asked for, once an index record said
 
     @property
     def final_seq(self) -> int:

@@ -64,6 +64,7 @@ async def read_events(
     limit: int | None = None,
     timeout_s: float = READ_TIMEOUT_S,
     into: SseRead | None = None,
+    view: str | None = None,
 ) -> SseRead:
     """GET the events of `rid` until the terminal event, `limit` events, or the stream's end.
     With `into`, events are appended there as they arrive (kept if the connection breaks)."""
@@ -71,6 +72,8 @@ async def read_events(
     if last_event_id is not None:
         headers["Last-Event-ID"] = str(last_event_id)
     params = {} if after is None else {"after": str(after)}
+    if view is not None:
+        params["view"] = view
     async with asyncio.timeout(timeout_s):
         async with client.stream("GET", events_url(rid), headers=headers, params=params) as resp:
             out = into or SseRead(resp.status_code, resp.headers)
@@ -162,6 +165,7 @@ async def read_all(
     wait_known_s: float = 0.0,
     timeout_s: float = READ_TIMEOUT_S,
     max_reconnects: int = 20,
+    view: str | None = None,
 ) -> SseRead:
     """Read to the terminal event as EventSource would: a stream the edge ends early is resumed
     with Last-Event-ID (counted in `reconnects`). Asserts 200s and a terminal ending. Retries
@@ -169,7 +173,9 @@ async def read_all(
     deadline = time.monotonic() + wait_known_s
     async with asyncio.timeout(timeout_s):
         while True:
-            got = await read_events(client, rid, after=after, last_event_id=last_event_id)
+            got = await read_events(
+                client, rid, after=after, last_event_id=last_event_id, view=view
+            )
             if got.status == 404 and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
                 continue
@@ -177,7 +183,7 @@ async def read_all(
         assert got.status == 200, f"GET events of {rid}: {got.status} {got.body[:500]!r}"
         while got.ended == "eof" and got.reconnects < max_reconnects:
             cursor = got.events[-1].seq if got.events else (last_event_id or after or 0)
-            more = await read_events(client, rid, last_event_id=cursor)
+            more = await read_events(client, rid, last_event_id=cursor, view=view)
             assert more.status == 200, f"resume {rid} at {cursor}: {more.status} {more.body!r}"
             got.events.extend(more.events)
             got.pings += more.pings

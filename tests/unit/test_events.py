@@ -15,8 +15,17 @@ GOOD = {"rid": "r1", "type": "delta", "source": "answer", "seq": 3, "ts": 1.5, "
 def test_an_encoded_event_decodes_to_itself() -> None:
     for event in (
         events.Event(rid="r1", type="delta", seq=1, ts=2.0, text="a"),
-        events.Event(rid="r1", type="error", source="tool", seq=9, ts=3.0, retriable=True,
-                     code="upstream_error", message="boom", status=502),  # fmt: skip
+        events.Event(
+            rid="r1",
+            type="error",
+            source="tool",
+            seq=9,
+            ts=3.0,
+            retriable=True,
+            code="upstream_error",
+            message="boom",
+            status=502,
+        ),  # fmt: skip
         events.Event(rid="r1", type="done", seq=10, ts=4),
     ):
         assert events.decode(events.encode(event)) == event

@@ -1,0 +1,76 @@
+"""The worker that writes a response's views SIGKILLed mid-response and replaced: each view still
+ends complete, with no repeated or missing seq, and the same content as the raw text says.
+
+The test publishes the response itself with the producer SDK (the writer lives on), so only the
+views agent dies; its replacement replays the response's raw events from the start."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import pytest
+
+from app.producer import Publisher, new_response_id
+
+from .procs import Stack
+from .sse import SseRead, assert_contiguous, client_for, delta_text, read_all, read_events
+
+pytestmark = pytest.mark.integration
+
+SENTENCES = 900
+KILL_AFTER = SENTENCES // 3
+PUBLISH_S = 6.0
+RULE = r"\bsecret\d+\b"
+
+
+async def publish(pub: Publisher, rid: str, passed: asyncio.Event) -> str:
+    w = pub.response(rid)
+    await w.open(("sentences", "moderated"), {"moderation": {"redact": [RULE]}})
+    sent = []
+    start = time.monotonic()
+    for i in range(1, SENTENCES + 1):
+        for piece in (f"Sentence {i} has ", f"secret{i} in", " it. "):
+            await w.delta(piece)
+            sent.append(piece)
+        if i == KILL_AFTER:
+            await w.flush()
+            passed.set()
+        if i % 10 == 0:
+            delay = start + i * PUBLISH_S / SENTENCES - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+    await w.done()
+    return "".join(sent)
+
+
+async def test_views_survive_a_worker_sigkill(stack: Stack) -> None:
+    worker = await stack.worker()
+    edge = await stack.edge()
+    rid = new_response_id()
+    passed = asyncio.Event()
+    async with Publisher(stack.settings) as pub, client_for(edge.url) as client:
+        publisher = asyncio.create_task(publish(pub, rid, passed))
+        readers = [
+            asyncio.create_task(read_all(client, rid, view=v, wait_known_s=20, timeout_s=150))
+            for v in ("sentences", "moderated")
+        ]
+        async with asyncio.timeout(60):
+            await passed.wait()
+        # The views agent has written part of each view: the kill is mid-view.
+        early = await read_events(client, rid, view="sentences", limit=5)
+        assert early.status == 200 and early.seqs == [1, 2, 3, 4, 5], early.body
+        worker.kill()
+        replacement = await stack.worker()
+        text = await publisher
+        sentences, moderated = await asyncio.gather(*readers)
+        late: SseRead = await read_all(client, rid, view="sentences")  # from Kafka, after the fact
+
+    assert not worker.alive and replacement.alive
+    for read in (sentences, moderated, late):
+        assert_contiguous(read.events)
+    said = [e.data["text"] for e in sentences.events if e.type == "sentence"]
+    assert len(said) == SENTENCES and "".join(said) == text
+    assert [e.data for e in late.events] == [e.data for e in sentences.events]
+    assert delta_text(moderated.events) == re.sub(RULE, "[redacted]", text)
