@@ -39,10 +39,16 @@ async def test_finished_response_state_leaves_the_edge(stack: Stack) -> None:
         readers = [asyncio.create_task(read_all(client, w.rid)) for w in writers]
         for writer in writers:
             await deltas(writer, 1, 20)
+        # Held while in progress (checked before the end: after it, how long the edge holds
+        # them is `edge_finished_keep_s`, shorter than a loaded machine may take to look).
+        deadline = time.monotonic() + 10
+        while await gauge(client, TRACKED) < RESPONSES:
+            assert time.monotonic() < deadline, "in-progress responses are not tracked"
+            await asyncio.sleep(0.05)
+        for writer in writers:
             await writer.source_done()
             await writer.done()
         reads = await asyncio.gather(*readers)
-        assert await gauge(client, TRACKED) >= 1
         deadline = time.monotonic() + 10
         while await gauge(client, TRACKED) > 0:
             assert time.monotonic() < deadline, "finished responses stayed in the edge's memory"
