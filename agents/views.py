@@ -28,6 +28,7 @@ from aiokafka.errors import KafkaError
 
 from agents.transforms.base import Spec
 from agents.transforms.registry import transforms
+from agents.watchdog import RAW, RAW_CODEC
 from app import consumers, events, index
 from app.errors import DecodeError
 from app.events import Event
@@ -36,8 +37,6 @@ from app.producer import Publisher
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
-RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
-RAW_CODEC: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
 CLOCK_SKEW_MS = 5_000  # writer clocks and the broker's may disagree: time seeks start early
 SYNC_S = 0.5
 FIELDS = ("text", "retriable", "code", "message", "status")

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -84,12 +85,7 @@ class Fanout:
     async def _run_views(self) -> None:
         assert self._views_consumer is not None
         while True:
-            try:
-                batches = await self._views_consumer.getmany(timeout_ms=1000, max_records=5000)
-            except KafkaError as exc:
-                log.warning("views fetch failed, retrying: %r", exc)
-                await asyncio.sleep(1.0)
-                continue
+            batches = await _fetch(self._views_consumer)
             now = time.monotonic()
             for tp, records in batches.items():
                 view = self._views[tp.topic]
@@ -103,13 +99,7 @@ class Fanout:
         assert self._consumer is not None
         events_topic = self.settings.events_topic
         while True:
-            try:
-                batches = await self._consumer.getmany(timeout_ms=1000, max_records=5000)
-            except KafkaError as exc:
-                # aiokafka reconnects by itself; a fetch error must not end the edge's only reader.
-                log.warning("fetch failed, retrying: %r", exc)
-                await asyncio.sleep(1.0)
-                continue
+            batches = await _fetch(self._consumer)
             now = time.monotonic()
             count = 0
             for tp, records in batches.items():
@@ -322,3 +312,13 @@ async def _from_end(
     for tp in tps:
         consumer.seek(tp, ends[tp])
     return consumer
+
+
+async def _fetch(consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+    """The next batch; aiokafka reconnects by itself, so a fetch error must not end a reader."""
+    while True:
+        try:
+            return await consumer.getmany(timeout_ms=1000, max_records=5000)
+        except KafkaError as exc:
+            log.warning("fetch failed, retrying: %r", exc)
+            await asyncio.sleep(1.0)
