@@ -39,7 +39,8 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 CLOCK_SKEW_MS = 5_000  # writer clocks and the broker's may disagree: time seeks start early
 SYNC_S = 0.5
-FIELDS = ("text", "retriable", "code", "message", "status")
+TERMINAL_FIELDS = ("retriable", "code", "message", "status")
+FIELDS = ("text", *TERMINAL_FIELDS, "path", "value", "ref", "call_id", "name", "arguments")
 
 
 @dataclass(slots=True)
@@ -87,7 +88,7 @@ def outputs(f: Following, event: Event) -> list[tuple[str, Event]]:
         made = view.transform.feed(event)
         if event.terminal:
             made = [*made, {"type": event.type, "source": event.source,
-                            **{k: getattr(event, k) for k in FIELDS[1:]}}]  # fmt: skip
+                            **{k: getattr(event, k) for k in TERMINAL_FIELDS}}]  # fmt: skip
         for item in made:
             view.seq += 1
             kind = item["type"]

@@ -20,15 +20,21 @@ SOURCE_DONE = "source.done"
 DONE = "done"
 ERROR = "error"
 CANCELLED = "cancelled"
+TOOL_CALL = "tool_call"  # a model's complete tool call: `call_id`, `name`, `arguments`
+CITATION = "citation"  # `ref`: the source a passage cites (an upstream's, or a `citations` view's)
 SENTENCE = "sentence"  # views only (app/views.py): one whole sentence of a source's text
+JSON = "json"  # views only: `path` (a JSON Pointer) and `value`, one complete field or item
+JSON_INVALID = "json.invalid"  # views only: `path` and `message`, a value the schema refused
 
 TERMINAL_TYPES = frozenset({DONE, ERROR, CANCELLED})
-CLIENT_TYPES = frozenset({DELTA, SOURCE_DONE}) | TERMINAL_TYPES
-VIEW_TYPES = frozenset({SENTENCE})
+CLIENT_TYPES = frozenset({DELTA, SOURCE_DONE, TOOL_CALL, CITATION}) | TERMINAL_TYPES
+VIEW_TYPES = frozenset({SENTENCE, JSON, JSON_INVALID})
 ALL_TYPES = CLIENT_TYPES | VIEW_TYPES
 TEXT_TYPES = frozenset({DELTA, SENTENCE})
 
 _OPTIONAL = ("text", "retriable", "code", "message", "status", "raw_seq")
+# Fields of the structured types (never on a delta: decoding a delta never looks for them).
+_STRUCTURED = ("path", "ref", "call_id", "name", "arguments")
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made decoding
@@ -46,6 +52,12 @@ class Event:
     message: str | None = None
     status: int | None = None  # on `error`: the upstream's HTTP status, when it gave one
     raw_seq: int | None = None  # in a view: the last seq of the raw stream this event covers
+    path: str | None = None  # json, json.invalid: a JSON Pointer into the structured answer
+    value: Any = None  # json: the complete value at `path` (null is a value: always written)
+    ref: Any = None  # citation: what is cited (an object)
+    call_id: str | None = None  # tool_call: the upstream's id of the call
+    name: str | None = None  # tool_call: the tool's name
+    arguments: Any = None  # tool_call: the arguments, parsed JSON
 
     @property
     def terminal(self) -> bool:
@@ -66,6 +78,13 @@ class Event:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
+        if self.type != DELTA:
+            for name in _STRUCTURED:
+                value = getattr(self, name)
+                if value is not None:
+                    out[name] = value
+            if self.type == JSON:
+                out["value"] = self.value
         return out
 
 
@@ -117,4 +136,32 @@ def decode(raw: bytes | None) -> Event:
         raise DecodeError("seq must be 1 or more")
     if kind in TEXT_TYPES and text is None:
         raise DecodeError(f"{kind} without text")
-    return Event(rid, kind, source, seq, float(ts), text, retriable, code, message, status, raw_seq)
+    ev = Event(rid, kind, source, seq, float(ts), text, retriable, code, message, status, raw_seq)
+    if kind != DELTA and kind in STRUCTURED_TYPES:
+        _structured(ev, obj)
+    return ev
+
+
+STRUCTURED_TYPES = frozenset({TOOL_CALL, CITATION, JSON, JSON_INVALID})
+
+
+def _structured(event: Event, obj: dict[str, Any]) -> None:
+    """The fields of a tool_call, citation, json or json.invalid event, checked."""
+    path, call_id, name = obj.get("path"), obj.get("call_id"), obj.get("name")
+    if (
+        path is not None and type(path) is not str
+        or call_id is not None and type(call_id) is not str
+        or name is not None and type(name) is not str
+    ):  # fmt: skip
+        raise DecodeError("path, call_id and name must be strings")
+    kind = event.type
+    if kind in (JSON, JSON_INVALID) and path is None:
+        raise DecodeError(f"{kind} without path")
+    if kind == JSON and "value" not in obj:
+        raise DecodeError("json without value")
+    if kind == TOOL_CALL and (call_id is None or name is None):
+        raise DecodeError("tool_call without call_id or name")
+    if kind == CITATION and type(obj.get("ref")) is not dict:
+        raise DecodeError("citation without a ref object")
+    event.path, event.call_id, event.name = path, call_id, name
+    event.value, event.ref, event.arguments = obj.get("value"), obj.get("ref"), obj.get("arguments")

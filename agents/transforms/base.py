@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from app import events
 from app.events import Event
 from app.settings import Settings
 
@@ -48,7 +49,8 @@ class Transform(Protocol):
 class PerSource:
     """A transform whose state is per source (multiplexed calls interleave in one response):
     subclasses give `make()` (one source's state), `text(state, source, text)` and `end(state,
-    source)`; `source.done` is passed through after that source's end."""
+    source)`; `source.done` is passed through after that source's end, and a raw stream's
+    `tool_call` and `citation` events as they come (a view shows the same calls)."""
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
@@ -73,6 +75,8 @@ class PerSource:
             state = self.sources.pop(event.source, None)
             out = self.end(state, event.source) if state is not None else []
             return [*out, {"type": "source.done", "source": event.source}]
+        if event.type in PASSED:
+            return [passed(event)]
         if event.terminal:
             out: list[Out] = []
             for source, state in self.sources.items():
@@ -80,6 +84,20 @@ class PerSource:
             self.sources.clear()
             return out
         return []
+
+
+PASSED = frozenset({events.TOOL_CALL, events.CITATION})
+_PASSED_FIELDS = ("ref", "call_id", "name", "arguments")
+
+
+def passed(event: Event) -> Out:
+    """A raw tool_call or citation event, as a view carries it."""
+    out: Out = {"type": event.type, "source": event.source}
+    for name in _PASSED_FIELDS:
+        value = getattr(event, name)
+        if value is not None:
+            out[name] = value
+    return out
 
 
 def delta(source: str, text: str) -> list[Out]:
