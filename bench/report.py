@@ -55,6 +55,7 @@ def write(
         ("connections", tables.connections),
         ("resume", tables.resume),
         ("ttft", tables.ttft),
+        ("views", tables.views),
         ("profile", tables.profile),
     ):
         if name in results:

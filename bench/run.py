@@ -17,7 +17,7 @@ from bench import machine
 from bench.config import TOKENRELAY, Mode
 from bench.context import Context
 from bench.procs import Children, raise_nofile
-from bench.scenarios import connections, load, profile, resume, throughput, ttft
+from bench.scenarios import connections, load, profile, resume, throughput, ttft, views
 from bench.stack import Baseline, Broker, Peer, TokenRelay
 from bench.systems import (
     BaselineSystem,
@@ -35,6 +35,7 @@ SCENARIOS: dict[str, Scenario] = {
     "throughput": throughput.run,
     "resume": resume.run,
     "ttft": ttft.run,
+    "views": views.run,
     "connections": connections.run,
     "profile": profile.run,
 }

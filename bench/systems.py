@@ -81,8 +81,18 @@ class TokenRelayPostSystem:
     name = "tokenrelay"
     server_side = ("broker", "worker", "edge")
 
-    def __init__(self, stack: TokenRelay, broker: Broker, lead_ms: float) -> None:
+    def __init__(
+        self,
+        stack: TokenRelay,
+        broker: Broker,
+        lead_ms: float,
+        views: tuple[str, ...] = (),
+        options: dict[str, Any] | None = None,
+        read_view: str | None = None,
+    ) -> None:
         self.stack, self.broker, self.lead_ms = stack, broker, lead_ms
+        # The views scenario: every response asks for `views`; readers read `read_view`.
+        self.views, self.read_view, self.options = views, read_view, options or {}
 
     @property
     def port(self) -> int:
@@ -110,6 +120,7 @@ class TokenRelayPostSystem:
                         "rate": rate,
                         "first_token_ms": round(max(0.0, first), 3),
                     },
+                    **({"views": list(self.views), **self.options} if self.views else {}),
                 }
                 status, got = await sseclient.post_json(
                     "127.0.0.1", self.port, "/v1/responses", body
@@ -133,7 +144,8 @@ class TokenRelayPostSystem:
         )
 
     def reader(self, sid: str) -> dict[str, Any]:
-        return {"path": f"/v1/responses/{sid}/events"}
+        view = f"?view={self.read_view}" if self.read_view else ""
+        return {"path": f"/v1/responses/{sid}/events{view}"}
 
     async def go(self, start_at: float) -> None:
         pass  # each response's first_token_ms already says when it starts

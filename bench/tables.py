@@ -367,3 +367,38 @@ process is charged to that system call."""
     if d.get("errors"):
         parts.append(f"py-spy errors: {d['errors']}")
     return "\n\n".join(parts)
+
+
+def views(d: dict[str, Any]) -> str:
+    runs = d["runs"]
+    raw = next((r for r in runs if r.get("variant") == "raw" and ok(r)), None)
+    raw_p99 = raw["latency"]["p99_ms"] if raw else None
+    rows = []
+    for r in runs:
+        if not ok(r):
+            rows.append(f"| {r['variant']} | failed: {_short(r)} | | | | | |")
+            continue
+        lat, p99 = r["latency"], r["latency"]["p99_ms"]
+        added = f"{p99 - raw_p99:+.1f} ms" if r["variant"].startswith("view") and raw_p99 else ""
+        worker = r["cpu_us_per_token"].get("worker")
+        rows.append(
+            f"| {r['variant']} | {ms(lat['p50_ms'])} | {ms(p99)} | {added} | "
+            f"{pct(r['tokens_ratio'])} | {r['completed']}/{r['readers']} | {us(worker)} |"
+            + (f" {_flags(r)}" if _flags(r) else "")
+        )
+    costs = " · ".join(f"`{name}` {us(v)}" for name, v in d["transforms"].items())
+    return f"""## 6. Views
+
+{d["responses"]} responses at {d["rate"]:g} tokens/s, each asking for the views \
+{", ".join(f"`{v}`" for v in d["views"])} (except the first run), one reader each, on the raw \
+stream or on one view. A view event's latency is its arrival minus its raw event's `ts`: the \
+views agent's hop, without the moderation hold-back (which waits for text, not for the system). \
+Target (issue 9): a view adds ≤ 5 ms p99 over the raw stream.
+
+| readers on | p50 ms | p99 ms | added p99 over raw | tokens delivered | complete | \
+worker CPU µs/token |
+|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+CPU µs per raw token of each transform alone (in-process, the demo answer one token per raw \
+event): {costs}."""

@@ -25,6 +25,8 @@ from bench.hist import Histogram
 from bench.loadgen import Control
 
 TERMINAL = frozenset({"done", "error", "cancelled"})
+# A view's `sentence` carries the raw text too (its `ts` is the raw event's that completed it).
+TEXT = frozenset({"delta", "sentence"})
 CONNECT_CONCURRENCY = 100
 WORD = re.compile(r"\s*\S+")
 
@@ -214,7 +216,7 @@ async def _consume(resp: sseclient.Response, stats: ReadStats, due_ms: float | N
                     stats.gaps += 1
                 last = seq
                 kind = data.get("type")
-                if kind == "delta":
+                if kind in TEXT:
                     text = data.get("text") or ""
                     end = pos + len(text)
                     if full[pos:end] == text:
