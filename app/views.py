@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from app import sources
 from app.errors import BadRequest
 
 VIEW_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -22,7 +23,8 @@ SENTENCES = "sentences"
 PLAIN = "plain"
 MARKDOWN = "markdown"
 MODERATED = "moderated"
-BUILTIN = (SENTENCES, PLAIN, MARKDOWN, MODERATED)
+CITATIONS = "citations"
+BUILTIN = (SENTENCES, PLAIN, MARKDOWN, MODERATED, CITATIONS)
 ENTRY_POINTS = "tokenrelay.views"  # your own transforms (agents/transforms/base.py)
 # Rules per request: enough for a product's word list, few enough that a request cannot make
 # the worker spend seconds per token.
@@ -44,6 +46,10 @@ def parse(body: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
     options: dict[str, Any] = {}
     if "moderation" in body:
         options["moderation"] = moderation_rules(body["moderation"])
+    if "sources" in body:
+        cited = sources.parse(body["sources"])
+        if CITATIONS in views:  # only the citations view reads them: keep the record small
+            options["sources"] = cited
     return views, options
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Any
 
+from agents.transforms.citations import Citations
 from agents.transforms.markdown import Markdown
 from agents.transforms.moderation import Moderated
 from agents.transforms.plain import Plain
@@ -17,6 +18,7 @@ BUILTIN: dict[str, Any] = {
     views.PLAIN: Plain,
     views.MARKDOWN: Markdown,
     views.MODERATED: Moderated,
+    views.CITATIONS: Citations,
 }
 
 
