@@ -28,7 +28,15 @@ from agents.sideread import SideReader
 from app import consumers, events
 from app.errors import BadRequest
 from app.ids import partition_for
-from app.models.base import Call, Limits, ModelAdapter, UpstreamError, limited
+from app.models.base import (
+    Call,
+    Citation,
+    Limits,
+    ModelAdapter,
+    ToolCall,
+    UpstreamError,
+    limited,
+)
 from app.models.calls import ANSWER, parse_calls
 from app.models.registry import Registry
 from app.producer import Publisher, ResponseWriter
@@ -57,9 +65,15 @@ async def fail(writer: ResponseWriter, exc: UpstreamError, source: str = ANSWER)
 async def run_call(
     writer: ResponseWriter, call: Call, adapters: Callable[[str], ModelAdapter], limits: Limits
 ) -> None:
-    async for text in limited(adapters(call.model).stream(call), limits):
-        await writer.delta(text, call.source)
-    await writer.source_done(call.source)
+    source = call.source
+    async for item in limited(adapters(call.model).stream(call), limits):
+        if type(item) is str:  # the per-token case first
+            await writer.delta(item, source)  # "" (output that is not text yet) writes nothing
+        elif type(item) is ToolCall:
+            await writer.tool_call(item.call_id, item.name, item.arguments, source)
+        elif type(item) is Citation:
+            await writer.citation(item.ref, source)
+    await writer.source_done(source)
 
 
 async def run_response(

@@ -256,6 +256,17 @@ class ResponseWriter:
         if text:
             self._add(events.DELTA, source, text)
 
+    async def tool_call(
+        self, call_id: str, name: str, arguments: Any, source: str = "answer"
+    ) -> None:
+        """A model's complete tool call; `arguments` parsed JSON (a string if it was not)."""
+        extra = {"call_id": call_id, "name": name, "arguments": arguments}
+        self._add(events.TOOL_CALL, source, extra=extra)
+
+    async def citation(self, ref: dict[str, Any], source: str = "answer") -> None:
+        """What the text written just before cites (an object: a source, a document span)."""
+        self._add(events.CITATION, source, extra={"ref": ref})
+
     async def source_done(self, source: str = "answer") -> None:
         self._add(events.SOURCE_DONE, source)
 

@@ -1,5 +1,6 @@
 """The seam between generation and the models: a `Call`, the `ModelAdapter` Protocol every model
-implements, the `UpstreamError` a failing call raises, and the timers every call runs under.
+implements and what it yields (text, `ToolCall`, `Citation`), the `UpstreamError` a failing call
+raises, and the timers every call runs under.
 """
 
 from __future__ import annotations
@@ -42,9 +43,32 @@ class Call:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A model's complete tool call: `arguments` parsed JSON (the raw string if it was not JSON)."""
+
+    call_id: str
+    name: str
+    arguments: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """What a passage of the answer cites (an upstream's citation object), after that passage."""
+
+    ref: dict[str, Any]
+
+
+# Text pieces are plain `str` (the per-token case, checked first with `type(x) is str`). An
+# empty string is output that is not text yet (tool-call arguments being assembled): it feeds
+# the call's timers and writes nothing.
+Item = str | ToolCall | Citation
+
+
 class ModelAdapter(Protocol):
-    def stream(self, call: Call) -> AsyncIterator[str]:
-        """The call's answer as non-empty text pieces, in order. Faults raise UpstreamError.
+    def stream(self, call: Call) -> AsyncIterator[Item]:
+        """The call's answer in order: text pieces, tool calls, citations. Faults raise
+        UpstreamError.
 
         Closing the iterator early (cancel, a timer) must close the upstream request."""
         ...
@@ -91,8 +115,9 @@ class Limits:
         )
 
 
-async def limited(pieces: AsyncIterator[str], limits: Limits) -> AsyncIterator[str]:
-    """`pieces` under the call's timers: first text, gap between texts, whole call.
+async def limited(pieces: AsyncIterator[Item], limits: Limits) -> AsyncIterator[Item]:
+    """`pieces` under the call's timers: first output, gap between outputs, whole call (any
+    item counts as output, an empty string too).
 
     The timers run only while waiting on the upstream (`anext`), never around a `yield`: a
     timeout there would fire in the consumer's await (a Kafka send), not in the upstream read it
@@ -105,7 +130,7 @@ async def limited(pieces: AsyncIterator[str], limits: Limits) -> AsyncIterator[s
             while True:
                 watch.wait()
                 try:
-                    text = await anext(pieces)
+                    item = await anext(pieces)
                 except StopAsyncIteration:
                     return
                 except asyncio.CancelledError:
@@ -113,7 +138,7 @@ async def limited(pieces: AsyncIterator[str], limits: Limits) -> AsyncIterator[s
                         raise watch.error() from None
                     raise
                 watch.got()
-                yield text
+                yield item
         finally:
             watch.close()
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.errors import BadRequest
+from app.models import tools
 from app.models.base import Call
 
 ANSWER = "answer"
@@ -99,6 +100,9 @@ def _params(raw: Any, where: str) -> dict[str, Any]:
         if name == "stop":
             out[name] = _stop(value, where)
             continue
+        if name in tools.PARAMS:
+            out[name] = value  # checked together below (tool_choice names one of the tools)
+            continue
         if name not in PARAMS:
             raise BadRequest(f"unknown parameter {where}params.{name[:60]}")
         low, high, integral = PARAMS[name]
@@ -107,7 +111,7 @@ def _params(raw: Any, where: str) -> dict[str, Any]:
             kind = "an integer" if integral else "a number"
             raise BadRequest(f"{where}params.{name} must be {kind} from {low:g} to {high:g}")
         out[name] = value
-    return out
+    return tools.check(out, where)
 
 
 def _stop(value: Any, where: str) -> list[str]:

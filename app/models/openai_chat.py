@@ -10,30 +10,44 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
-from app.models.base import Call, load_json
-from app.models.upstream import dropped, stream_error, stream_text
+from app.models.base import Call, Item, load_json
+from app.models.toolcalls import Assembly
+from app.models.upstream import dropped, stream_error, stream_items
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# The legacy `function_call` has no id and at most one call per answer.
+LEGACY_INDEX = -1
+LEGACY_ID = "function_call"
+# Passed to the server as given (validated at the edge: app/models/tools.py, app/structured.py).
+PASSED = ("max_tokens", "temperature", "top_p", "stop")
+PASSED += ("tools", "tool_choice", "parallel_tool_calls", "response_format")
 
 
 class ChatStream:
-    """Folds the chunks of one streamed chat completion into text pieces.
+    """Folds the chunks of one streamed chat completion into text pieces and tool calls.
 
     A chunk may carry only the role, empty or null content, a `finish_reason`, or (with
     `include_usage`) only `usage` and no choices; `data: [DONE]` ends the stream. An error
     can arrive as a chunk of its own. Only choice 0 is read: we never ask for n > 1.
+
+    Tool calls come as `delta.tool_calls[]` (`index`; `id` and `function.name` on the first,
+    `function.arguments` fragments after; parallel calls interleave by index) or as the legacy
+    `delta.function_call`. Each is emitted whole, in index order, at the choice's
+    `finish_reason` (`tool_calls`, or `stop` from some servers) or at [DONE]; each fragment
+    before that yields "" (output, for the call's timers).
     """
 
     def __init__(self) -> None:
         self.done = False  # [DONE] seen
         self.finish_reason: str | None = None
         self.usage: Mapping[str, Any] | None = None
+        self.tools = Assembly()
 
-    def feed(self, event: ServerSentEvent, http_status: int = 200) -> list[str]:
+    def feed(self, event: ServerSentEvent, http_status: int = 200) -> list[Item]:
         data = event.data
         if data.strip() == "[DONE]":
             self.done = True
-            return []
+            return list(self.tools.finish_all())
         if not data:
             return []  # a bare `event:` or keep-alive without data
         chunk = load_json(data, http_status)
@@ -43,18 +57,41 @@ class ChatStream:
             raise stream_error(chunk, http_status, _status_of(chunk))
         if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
-        out = []
+        out: list[Item] = []
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") or {}
-            for key in ("content", "refusal"):  # a refusal is what the reader should see
-                text = delta.get(key) if isinstance(delta, dict) else None
-                if isinstance(text, str) and text:
-                    out.append(text)
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                for key in ("content", "refusal"):  # a refusal is what the reader should see
+                    text = delta.get(key)
+                    if isinstance(text, str) and text:
+                        out.append(text)
+                if delta.get("tool_calls") or delta.get("function_call"):
+                    self._tool_deltas(delta)
+                    out.append("")
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
+                out.extend(self.tools.finish_all())
         return out
+
+    def _tool_deltas(self, delta: Mapping[str, Any]) -> None:
+        calls = delta.get("tool_calls")
+        for position, call in enumerate(calls if isinstance(calls, list) else ()):
+            if not isinstance(call, dict):
+                continue
+            index = call.get("index")
+            function = call.get("function")
+            function = function if isinstance(function, dict) else {}
+            self.tools.add(
+                index if type(index) is int else position,  # a server without `index`
+                call.get("id"),
+                function.get("name"),
+                function.get("arguments"),
+            )
+        legacy = delta.get("function_call")
+        if isinstance(legacy, dict):  # one call per answer, no id: a fixed one
+            self.tools.add(LEGACY_INDEX, LEGACY_ID, legacy.get("name"), legacy.get("arguments"))
 
     def end(self, http_status: int | None) -> None:
         """The body ended: fine after [DONE], or after a finish_reason (some servers omit
@@ -69,14 +106,14 @@ class OpenAIChat:
         self.url = (base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
         self.api_key = api_key
 
-    def stream(self, call: Call) -> AsyncIterator[str]:
+    def stream(self, call: Call) -> AsyncIterator[Item]:
         return self._stream(call)
 
-    async def _stream(self, call: Call) -> AsyncIterator[str]:
+    async def _stream(self, call: Call) -> AsyncIterator[Item]:
         headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         body = request_body(call)
-        async for text in stream_text(self.client, self.url, headers, body, ChatStream()):
-            yield text
+        async for item in stream_items(self.client, self.url, headers, body, ChatStream()):
+            yield item
 
 
 def request_body(call: Call) -> dict[str, Any]:
@@ -86,7 +123,7 @@ def request_body(call: Call) -> dict[str, Any]:
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    for name in ("max_tokens", "temperature", "top_p", "stop"):
+    for name in PASSED:
         if name in call.params:
             body[name] = call.params[name]
     return body

@@ -17,7 +17,7 @@ import httpx
 import orjson
 from httpx_sse import EventSource, ServerSentEvent
 
-from app.models.base import UpstreamError
+from app.models.base import Item, UpstreamError
 
 MAX_ERROR_BODY = 64 * 1024
 
@@ -36,25 +36,26 @@ class StreamParser(Protocol):
 
     done: bool
 
-    def feed(self, event: ServerSentEvent, http_status: int = 200) -> list[str]: ...
+    def feed(self, event: ServerSentEvent, http_status: int = 200) -> list[Item]: ...
 
     def end(self, http_status: int | None) -> None: ...
 
 
-async def stream_text(
+async def stream_items(
     client: httpx.AsyncClient,
     url: str,
     headers: Mapping[str, str],
     body: dict[str, Any],
     parser: StreamParser,
-) -> AsyncIterator[str]:
-    """The answer's text pieces, as `parser` reads them from the upstream's events."""
+) -> AsyncIterator[Item]:
+    """The answer's items (text, tool calls, citations), as `parser` reads them from the
+    upstream's events."""
     status: int | None = None
     events = post_sse(client, url, headers, body)
     async with aclosing(events):  # closing us closes the upstream request at once
         async for status, event in events:
-            for text in parser.feed(event, status):
-                yield text
+            for item in parser.feed(event, status):
+                yield item
             if parser.done:
                 return
     parser.end(status)
