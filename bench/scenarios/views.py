@@ -13,8 +13,8 @@ from bench.scenarios import load
 
 VIEWS = ("sentences", "moderated")
 # Rules of a realistic size that the demo answer never matches (its text must arrive unchanged).
-MODERATION = {"redact": [r"\b\d{3}-\d{2}-\d{4}\b", r"(?i)\bpassword:\s*\S+"],
-              "block": [r"(?i)\bforbidden words?\b"]}  # fmt: skip
+MODERATION = {"redact": [r"\b\d{3}-\d{2}-\d{4}\b", r"(?i:\bpassword:\s*\S+)"],
+              "block": [r"(?i:\bforbidden words?\b)"]}  # fmt: skip
 RESPONSES = 100  # the load (full mode); smaller modes take their largest load below it
 COST_TOKENS = 4000
 PROMPT = "How does a Kafka consumer group rebalance when a member leaves?"
