@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes import wire
+from tests.fakes import wire, wire_tools
 
 SLOW_INTERVAL_S = 0.02
 SLOW_PIECES = 3000  # a minute at SLOW_INTERVAL_S: only a cancel ends it in a test
@@ -104,6 +104,8 @@ async def _openai(conn: Conn, seen: Seen) -> None:
     if name == "http503":
         return await conn.error(503, wire.OPENAI_503_BODY, [])
     await conn.head(200, wire.OPENAI_HEADERS, chunked=True)
+    if await _canned(conn, seen):
+        return
     await conn.event(wire.openai_role(model))
     texts = _texts(seen)
     if name == "slow-first":
@@ -139,6 +141,8 @@ async def _anthropic(conn: Conn, seen: Seen) -> None:
     if name == "http400":
         return await conn.error(400, wire.ANTHROPIC_400_BODY, [])
     await conn.head(200, wire.ANTHROPIC_HEADERS, chunked=True)
+    if await _canned(conn, seen):
+        return
     await conn.event(wire.anthropic_start(model))
     await conn.event(wire.anthropic_block_start())
     await conn.event(wire.ANTHROPIC_PING)
@@ -162,6 +166,15 @@ async def _anthropic(conn: Conn, seen: Seen) -> None:
     await conn.event(wire.anthropic_message_delta())
     await conn.event(wire.ANTHROPIC_STOP)
     await conn.end()
+
+
+async def _canned(conn: Conn, seen: Seen) -> bool:
+    events = wire_tools.canned(seen.path, seen.scenario, seen.body)  # tool calls, citations
+    for event in events or ():
+        await conn.event(event)
+    if events is not None:
+        await conn.end()
+    return events is not None
 
 
 async def _slowly(conn: Conn, seen: Seen, event: Callable[[str], bytes]) -> None:

@@ -6,6 +6,8 @@ Anthropic's `tool_use` blocks with `input_json_delta`s and text blocks with `cit
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.fakes import wire
 
 # (id, name, arguments as the model writes them)
@@ -154,3 +156,27 @@ def anthropic_cited(
         out += [wire.anthropic_text(t, index) for t in wire.pieces(text)]
         out.append(wire.anthropic_block_stop(index))
     return [*out, wire.anthropic_message_delta(), wire.ANTHROPIC_STOP]
+
+
+# ---- whole answers the fake server (upstream.py) gives by scenario ---------------------------
+
+LANDMARK = '{"city": "Köln", "height_m": 157, "tags": ["Dom", "gotisch"]}'
+
+
+def canned(path: str, scenario: str, body: dict[str, Any]) -> list[bytes] | None:
+    """The answer of scenario `tools`, `cite` or `format` (the latter answers through the tool
+    the request forces, as Anthropic does for a response_format); None for the others."""
+    if path == "/v1/chat/completions" and scenario == "tools":
+        return openai_tool_calls("gpt-4o-mini-2024-07-18", text=TOOL_TEXT, size=3, interleave=True)
+    model = "claude-sonnet-4-5-20250929"
+    if path != "/v1/messages":
+        return None
+    if scenario == "tools":
+        tools = [("toolu_01T1x1fJ34qAmk2tNTrN7Up6", "get_weather", WEATHER_CALLS[0][2])]
+        return anthropic_tool_use(model, TOOL_TEXT, tools, size=2)
+    if scenario == "cite":
+        return anthropic_cited(model)
+    if scenario == "format":
+        forced = (body.get("tool_choice") or {}).get("name", "missing_tool_choice")
+        return anthropic_tool_use(model, "", [("toolu_01Xy", forced, LANDMARK)], size=4)
+    return None
