@@ -26,7 +26,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from agents.transforms.base import Spec
+from agents.lanes import Lane, awaits
+from agents.transforms.base import Out, Spec
 from agents.transforms.registry import transforms
 from agents.watchdog import RAW, RAW_CODEC
 from app import consumers, events, index
@@ -50,6 +51,9 @@ class _View:
     transform: Any
     seq: int = 0
     ended: bool = False
+    # A transform with `async def feed` (I/O) runs in a lane of its own (agents/lanes.py).
+    awaits: bool = False
+    lane: Lane | None = None
 
 
 @dataclass(slots=True)
@@ -76,16 +80,25 @@ def following(settings: Settings, entry: dict[str, Any]) -> Following:
         for name in entry["views"]
         if name in known
     ]
+    for view in views:
+        view.awaits = awaits(view.transform)
     return Following(entry["rid"], entry["partition"], views)
 
 
 def outputs(f: Following, event: Event) -> list[tuple[str, Event]]:
-    """The view events one accepted raw event makes: (topic, event) in order."""
+    """The view events one accepted raw event makes in the synchronous views: (topic, event)
+    in order. Views that await are fed by their lanes (Follower._lanes)."""
     out: list[tuple[str, Event]] = []
     for view in f.views:
-        if view.ended:
-            continue
-        made = view.transform.feed(event)
+        if not view.ended and not view.awaits:
+            out.extend(number(f, view, event, view.transform.feed(event)))
+    return out
+
+
+def number(f: Following, view: _View, event: Event, made: list[Out]) -> list[tuple[str, Event]]:
+    """A view's events for one raw event, numbered, ended by the raw terminal if it is one."""
+    out: list[tuple[str, Event]] = []
+    if not view.ended:
         if event.terminal:
             made = [*made, {"type": event.type, "source": event.source,
                             **{k: getattr(event, k) for k in TERMINAL_FIELDS}}]  # fmt: skip
@@ -126,6 +139,8 @@ class Follower:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        for f in self.active.values():
+            self._cancel_lanes(f)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -146,6 +161,7 @@ class Follower:
         finally:
             self._starting.discard(rid)
         self.active[rid] = f
+        self._lanes(f)
         self._seek(f.partition, f.start)
         self._wake.set()
 
@@ -167,6 +183,7 @@ class Follower:
         for rid, f in list(self.active.items()):
             if f.partition not in keep:
                 del self.active[rid]
+                self._cancel_lanes(f)
         self.finished = {r: p for r, p in self.finished.items() if p in keep}
 
     async def _run(self) -> None:
@@ -221,14 +238,42 @@ class Follower:
             return self._missed(f, event)
         if not f.order.accept(event):
             return []
-        futures = [
+        futures = self._send(f, outputs(f, event))
+        for view in f.views:
+            if view.lane is not None:
+                view.lane.put(event)
+        self._retire(f)
+        return futures
+
+    def _send(self, f: Following, made: list[tuple[str, Event]]) -> list[asyncio.Future[int]]:
+        return [
             self.publisher.send(topic, f.rid, events.encode(ev), partition=f.partition)
-            for topic, ev in outputs(f, event)
+            for topic, ev in made
         ]
-        if f.done:
+
+    def _retire(self, f: Following) -> None:
+        """A response whose views all ended leaves the follower (its table entry goes later)."""
+        if f.done and self.active.get(f.rid) is f:
             del self.active[f.rid]
             self.finished[f.rid] = f.partition
-        return futures
+
+    def _lanes(self, f: Following) -> None:
+        for view in f.views:
+            if view.awaits and view.lane is None:
+
+                def emit(event: Event, made: list[Out], v: _View = view) -> list[Any]:
+                    return self._send(f, number(f, v, event, made))
+
+                def ended(v: _View = view) -> bool:
+                    return v.ended
+
+                name = f"{f.rid}/{view.name}"
+                view.lane = Lane(name, view.transform, emit, ended, lambda: self._retire(f))
+
+    def _cancel_lanes(self, f: Following) -> None:
+        for view in f.views:
+            if view.lane is not None:
+                view.lane.cancel()
 
     def _missed(self, f: Following, event: Event) -> list[asyncio.Future[int]]:
         """A raw event past the next one: this read began after the response's start (a batch
@@ -245,12 +290,11 @@ class Follower:
             f.rid, events.ERROR, event.source, event.seq, event.ts, retriable=False,
             code="view_unavailable", message="the raw events this view needs are gone",
         )  # fmt: skip
-        futures = [
-            self.publisher.send(t, f.rid, events.encode(ev), partition=f.partition)
-            for t, ev in outputs(f, lost)
-        ]
-        del self.active[f.rid]
-        self.finished[f.rid] = f.partition
+        futures = self._send(f, outputs(f, lost))
+        for view in f.views:
+            if view.lane is not None:
+                view.lane.put(lost)
+        self._retire(f)
         return futures
 
 

@@ -81,6 +81,14 @@ class Settings:
     moderation_holdback_chars: int = 64
     moderation_redact: str = ""
     moderation_block: str = ""
+    # An OpenAI-compatible moderation endpoint (`POST {url}/moderations`) judging the moderated
+    # view's text a sentence or a window at a time; empty: rules only. Without a verdict (down,
+    # timed out) the view ends (`block`, fail closed) or releases the text (`allow`).
+    moderation_url: str = ""
+    moderation_api_key: str = ""
+    moderation_model: str = "omni-moderation-latest"
+    moderation_timeout_s: float = 5.0
+    moderation_on_error: str = "block"
     # The plain view (for speech): fenced code is `skip`ped or `announce`d ("Code block.").
     plain_code: str = "announce"
     demo_tokens: int = 400
@@ -90,6 +98,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.plain_code not in ("skip", "announce"):
             raise ValueError("TOKENRELAY_PLAIN_CODE must be skip or announce")
+        if self.moderation_on_error not in ("block", "allow"):
+            raise ValueError("TOKENRELAY_MODERATION_ON_ERROR must be block or allow")
         # The watchdog learns of a writer's writes from its beats: a writer must beat at least
         # twice within the idle timeout, or a live response could be ended.
         if self.writer_beat_s * 2 > self.response_idle_timeout_s:

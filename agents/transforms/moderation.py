@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from agents.transforms.base import Out, PerSource, Spec, delta
+from agents.transforms.classifier import Rules
 from app.events import Event
 
 REDACTED = "[redacted]"
@@ -31,7 +32,7 @@ class Moderated(PerSource):
         rules = spec.options.get("moderation") or {}
         self.window = max(0, s.moderation_holdback_chars)
         self.redact = _union([*_split(s.moderation_redact), *rules.get("redact", [])])
-        self.block = _union([*_split(s.moderation_block), *rules.get("block", [])])
+        self.rules = Rules(_union([*_split(s.moderation_block), *rules.get("block", [])]))
         self.blocked = False
 
     def feed(self, event: Event) -> list[Out]:
@@ -50,9 +51,8 @@ class Moderated(PerSource):
         return self._release(state, source, final=True)
 
     def _release(self, state: _Held, source: str, final: bool) -> list[Out]:
-        if self.block is not None:
-            found = self.block.search(state.seen + state.held)
-            if found:
+        if self.rules.block is not None:
+            if self.rules.check(state.seen + state.held).flagged:
                 self.blocked = True
                 self.sources.clear()
                 return [{

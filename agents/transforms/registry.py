@@ -8,8 +8,8 @@ from typing import Any
 
 from agents.transforms.citations import Citations
 from agents.transforms.markdown import Markdown
-from agents.transforms.moderation import Moderated
 from agents.transforms.plain import Plain
+from agents.transforms.screened import moderated
 from agents.transforms.sentence_view import Sentences
 from app import views
 
@@ -17,7 +17,7 @@ BUILTIN: dict[str, Any] = {
     views.SENTENCES: Sentences,
     views.PLAIN: Plain,
     views.MARKDOWN: Markdown,
-    views.MODERATED: Moderated,
+    views.MODERATED: moderated,  # a class, or a function of the spec that returns one
     views.CITATIONS: Citations,
 }
 
