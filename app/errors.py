@@ -43,6 +43,13 @@ class UnknownResponse(TokenRelayError):
     code = "unknown_response"
 
 
+class Withheld(TokenRelayError):
+    """A stream ordinary readers may not read (the raw stream of a moderated response)."""
+
+    status = 403
+    code = "moderated_response"
+
+
 class NotRetained(TokenRelayError):
     """The events after the requested position are no longer retained."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from app.edge.tracked import Tracked
 
@@ -18,6 +19,7 @@ class Entry:
     created: float  # epoch ms, 0 if unknown
     final_seq: int
     status: str
+    views: tuple[str, ...] | None = None  # what it asked for: the edge withholds by it
 
     @classmethod
     def of(cls, tracked: Tracked) -> Entry:
@@ -26,12 +28,13 @@ class Entry:
             first = tracked.checkpoints[0][1]
         return cls(
             tracked.rid, tracked.partition, first, tracked.created, tracked.final_seq,
-            tracked.status,
+            tracked.status, tracked.views,
         )  # fmt: skip
 
     def tracked(self) -> Tracked:
         """A detached Tracked for a reader: finished, nothing in a ring, read from Kafka."""
-        out = Tracked(self.rid, self.partition, created=self.created, first=self.first)
+        out = Tracked(self.rid, self.partition, created=self.created, first=self.first,
+                      views=self.views)  # fmt: skip
         out.settle(self.status, self.final_seq)
         return out
 
@@ -43,7 +46,8 @@ class Directory:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[str, tuple[int, int | None, float, int, str]] = OrderedDict()
+        # (partition, first, created, final_seq, status, views): a tuple of strings is atomic too
+        self._entries: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -63,6 +67,7 @@ class Directory:
             return
         self._entries[entry.rid] = (
             entry.partition, entry.first, entry.created, entry.final_seq, entry.status,
+            entry.views,
         )  # fmt: skip
         self._entries.move_to_end(entry.rid)
         while len(self._entries) > self.size:

@@ -75,6 +75,17 @@ class Locator:
         finally:
             fanout.forget_arrival(rid, arrival)
 
+    async def views(self, tracked: Tracked) -> tuple[str, ...]:
+        """The views a response asked for. Known from any index record of it this edge read;
+        a response seen only through its events (this edge started mid-response, before its
+        next beat) is looked up once, so a moderated one is never served raw by mistake."""
+        if tracked.views is None:
+            record = await self._search(tracked.rid)
+            if record is not None:
+                self.fanout.adopt(record)
+            tracked.views = record.views if record is not None else ()
+        return tracked.views
+
     async def _search(self, rid: str) -> index.IndexRecord | None:
         # Fifty readers of one unknown id share one search.
         task = self._searches.get(rid)

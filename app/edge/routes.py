@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app import views as app_views
-from app.edge import multiplex, sse
+from app.edge import multiplex, sse, withhold
 from app.edge.resume import Body, Reader, wire
 from app.edge.state import EdgeState
 from app.edge.stream import EventStream
@@ -89,8 +89,10 @@ async def stream_events(request: Request) -> Response:
     )
     tracked = await _find(edge, request.path_params["rid"])
     view = request.query_params.get("view")
+    asked = await edge.locator.views(tracked)
     if view is not None:
         tracked = _view(edge, tracked, view)
+    withhold.check(asked, request.path_params["rid"], view)
     feed = await _reader(edge).open(tracked, after)
     if feed is None:
         return Response(status_code=204)
@@ -126,6 +128,8 @@ async def stream_many(request: Request) -> Response:
         if isinstance(result, BaseException):
             raise result
     tracked = [t for t in found if isinstance(t, Tracked)]
+    for t in tracked:
+        withhold.check(await edge.locator.views(t), t.rid, None)
     mux = multiplex.Multiplex(_reader(edge), edge.settings.heartbeat_s)
     body = await mux.open([(t, positions[t.rid]) for t in tracked])
     if body is None:
@@ -136,6 +140,8 @@ async def stream_many(request: Request) -> Response:
 async def snapshot(request: Request) -> Response:
     edge = _state(request)
     tracked = await _find(edge, request.path_params["rid"])
+    # A moderated response's text is only served through its moderated view.
+    hidden = not withhold.served(await edge.locator.views(tracked), None)
     sources: dict[str, list[str]] = {}
     last_seq = 0
     frames = tracked.frames_after(0)
@@ -145,19 +151,20 @@ async def snapshot(request: Request) -> Response:
     for frame in frames:
         last_seq = frame[SEQ]
         parts = sources.setdefault(frame[SOURCE], [])
-        if frame[TEXT] is not None:
+        if frame[TEXT] is not None and not hidden:
             parts.append(frame[TEXT])
     status = (
         tracked.status if tracked.final_seq and last_seq >= tracked.final_seq else "in_progress"
     )
-    return JSONResponse(
-        {
-            "id": tracked.rid,
-            "status": status,
-            "last_seq": last_seq,
-            "sources": {source: "".join(parts) for source, parts in sources.items()},
-        }
-    )
+    body = {
+        "id": tracked.rid,
+        "status": status,
+        "last_seq": last_seq,
+        "sources": {} if hidden else {s: "".join(parts) for s, parts in sources.items()},
+    }
+    if hidden:
+        body["moderated_url"] = withhold.moderated_url(tracked.rid)
+    return JSONResponse(body)
 
 
 async def cancel(request: Request) -> Response:

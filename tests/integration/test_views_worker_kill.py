@@ -25,36 +25,42 @@ PUBLISH_S = 6.0
 RULE = r"\bsecret\d+\b"
 
 
-async def publish(pub: Publisher, rid: str, passed: asyncio.Event) -> str:
-    w = pub.response(rid)
-    await w.open(("sentences", "moderated"), {"moderation": {"redact": [RULE]}})
+async def publish(pub: Publisher, rids: tuple[str, str], passed: asyncio.Event) -> str:
+    """The same text as two responses: a moderated response is served only through its
+    moderated view (app/edge/withhold.py), so the sentences are read from the other one."""
+    w, m = pub.response(rids[0]), pub.response(rids[1])
+    await w.open(("sentences",))
+    await m.open(("moderated",), {"moderation": {"redact": [RULE]}})
     sent = []
     start = time.monotonic()
     for i in range(1, SENTENCES + 1):
         for piece in (f"Sentence {i} has ", f"secret{i} in", " it. "):
             await w.delta(piece)
+            await m.delta(piece)
             sent.append(piece)
         if i == KILL_AFTER:
             await w.flush()
+            await m.flush()
             passed.set()
         if i % 10 == 0:
             delay = start + i * PUBLISH_S / SENTENCES - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
     await w.done()
+    await m.done()
     return "".join(sent)
 
 
 async def test_views_survive_a_worker_sigkill(stack: Stack) -> None:
     worker = await stack.worker()
     edge = await stack.edge()
-    rid = new_response_id()
+    rid, mrid = new_response_id(), new_response_id()
     passed = asyncio.Event()
     async with Publisher(stack.settings) as pub, client_for(edge.url) as client:
-        publisher = asyncio.create_task(publish(pub, rid, passed))
+        publisher = asyncio.create_task(publish(pub, (rid, mrid), passed))
         readers = [
-            asyncio.create_task(read_all(client, rid, view=v, wait_known_s=20, timeout_s=150))
-            for v in ("sentences", "moderated")
+            asyncio.create_task(read_all(client, r, view=v, wait_known_s=20, timeout_s=150))
+            for r, v in ((rid, "sentences"), (mrid, "moderated"))
         ]
         async with asyncio.timeout(60):
             await passed.wait()
