@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
-from app import sources
+from app import sources, structured
 from app.errors import BadRequest
+from app.models.base import Call
 
 VIEW_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
@@ -24,7 +25,8 @@ PLAIN = "plain"
 MARKDOWN = "markdown"
 MODERATED = "moderated"
 CITATIONS = "citations"
-BUILTIN = (SENTENCES, PLAIN, MARKDOWN, MODERATED, CITATIONS)
+JSON = "json"  # structured output: each source's JSON, field by field (app/structured.py)
+BUILTIN = (SENTENCES, PLAIN, MARKDOWN, MODERATED, CITATIONS, JSON)
 ENTRY_POINTS = "tokenrelay.views"  # your own transforms (agents/transforms/base.py)
 # Rules per request: enough for a product's word list, few enough that a request cannot make
 # the worker spend seconds per token.
@@ -32,9 +34,12 @@ MAX_RULES = 64
 MAX_RULE_CHARS = 512
 
 
-def parse(body: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
+def parse(
+    body: Mapping[str, Any], calls: Iterable[Call] = ()
+) -> tuple[tuple[str, ...], dict[str, Any]]:
     """The request's views (in the order asked, no repeats) and their options (only what the
-    views need: `moderation` rules). Raises BadRequest naming the first defect."""
+    views need: `moderation` rules, the calls' JSON Schemas). Raises BadRequest naming the first
+    defect."""
     raw = body.get("views", [])
     if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
         raise BadRequest("'views' must be a list of view names")
@@ -50,6 +55,8 @@ def parse(body: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
         cited = sources.parse(body["sources"])
         if CITATIONS in views:  # only the citations view reads them: keep the record small
             options["sources"] = cited
+    if JSON in views:
+        options["json"] = structured.view_options(calls)
     return views, options
 
 

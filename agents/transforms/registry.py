@@ -7,6 +7,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from agents.transforms.citations import Citations
+from agents.transforms.json_view import JsonView
 from agents.transforms.markdown import Markdown
 from agents.transforms.plain import Plain
 from agents.transforms.screened import moderated
@@ -19,6 +20,7 @@ BUILTIN: dict[str, Any] = {
     views.MARKDOWN: Markdown,
     views.MODERATED: moderated,  # a class, or a function of the spec that returns one
     views.CITATIONS: Citations,
+    views.JSON: JsonView,
 }
 
 

@@ -49,7 +49,7 @@ async def create_response(request: Request) -> Response:
     edge = _state(request)
     body = await _json_body(request, edge.settings.edge_max_body)
     calls = parse_calls(body, edge.settings.generation_max_calls)
-    views, options = app_views.parse(body)
+    views, options = app_views.parse(body, calls)
     catalog = Catalog(edge.settings)
     for call in calls:
         catalog.check(call.model)

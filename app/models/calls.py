@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from app import structured
 from app.errors import BadRequest
 from app.models import tools
 from app.models.base import Call
@@ -75,7 +76,7 @@ def _call(raw: Mapping[str, Any], source: str, where: str) -> Call:
         raise BadRequest(f"give {where}input (a string) or {where}messages (a non-empty list)")
     if len(chat) > MAX_MESSAGES:
         raise BadRequest(f"at most {MAX_MESSAGES} messages per call")
-    return Call(source, model, chat, _params(raw.get("params"), where))
+    return Call(source, model, chat, _params(structured.lifted(raw, where), where))
 
 
 def _message(raw: Any, where: str) -> Mapping[str, Any]:
@@ -99,6 +100,9 @@ def _params(raw: Any, where: str) -> dict[str, Any]:
             continue
         if name == "stop":
             out[name] = _stop(value, where)
+            continue
+        if name == structured.KEY:
+            out[name] = structured.response_format(value, f"{where}params.")
             continue
         if name in tools.PARAMS:
             out[name] = value  # checked together below (tool_choice names one of the tools)

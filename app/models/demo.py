@@ -9,6 +9,8 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterator
 
+from app import structured
+from app.models import demo_json
 from app.models.base import Call
 
 _SECTION = """## Part {i}: {topic}
@@ -43,12 +45,18 @@ def _tokens(prompt: str) -> Iterator[str]:
 
 
 async def generate(
-    prompt: str, *, tokens: int, rate: float, first_token_ms: float = 0.0
+    prompt: str,
+    *,
+    tokens: int,
+    rate: float,
+    first_token_ms: float = 0.0,
+    pieces: list[str] | None = None,
 ) -> AsyncIterator[str]:
-    """Yield `tokens` chunks at `rate` per second (0 or less: as fast as possible)."""
+    """Yield `tokens` chunks at `rate` per second (0 or less: as fast as possible); with
+    `pieces`, those (all of them) instead of the markdown answer."""
     start = time.monotonic() + first_token_ms / 1000.0
-    source = _tokens(prompt)
-    for i in range(tokens):
+    source = iter(pieces) if pieces is not None else _tokens(prompt)
+    for i in range(tokens if pieces is None else len(pieces)):
         if rate > 0:
             # Scheduled from the start, so slow iterations do not make the rate drift.
             delay = start + i / rate - time.monotonic()
@@ -59,7 +67,9 @@ async def generate(
 
 
 class DemoModel:
-    """The `demo` adapter: params `tokens`, `rate` and `first_token_ms` override the settings."""
+    """The `demo` adapter: params `tokens`, `rate` and `first_token_ms` override the settings.
+    With a `response_format` asking for JSON it streams a valid document instead (demo_json.py),
+    whole whatever `tokens` says."""
 
     def __init__(self, tokens: int, rate: float, first_token_ms: float) -> None:
         self.tokens = tokens
@@ -68,9 +78,12 @@ class DemoModel:
 
     def stream(self, call: Call) -> AsyncIterator[str]:
         params = call.params
+        wants_json, schema = structured.schema_of(params)
+        document = demo_json.document(schema, call.prompt) if wants_json else None
         return generate(
             call.prompt,
             tokens=int(params.get("tokens", self.tokens)),
             rate=float(params.get("rate", self.rate)),
             first_token_ms=float(params.get("first_token_ms", self.first_token_ms)),
+            pieces=demo_json.tokens(document) if wants_json else None,
         )
