@@ -18,7 +18,8 @@ from typing import Any
 
 from agents.transforms.base import Out, PerSource, Spec
 from agents.transforms.jsonschema_check import Checker, Problem
-from agents.transforms.jsonstream import Broken, JsonStream, Value
+from agents.transforms.jsonstream import JsonStream
+from agents.transforms.jsonvalues import Broken, Value
 from app import events
 
 OPTION = "json"

@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
-from agents.transforms.jsonstream import pointer
+from agents.transforms.jsonvalues import pointer
 
 MAX_ERRORS = 8  # per value: a wrong array of 1,000 items is not 1,000 events
 Problem = tuple[str, str]  # (JSON Pointer, message)

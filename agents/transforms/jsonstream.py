@@ -2,20 +2,19 @@
 object or item of an array the moment that value closes, parsed by orjson from its own slice,
 and each item of a member's array value (`/steps/0`) as it closes, before the whole member.
 
-The scanner only tracks strings, the bracket stack and top-level punctuation; orjson parses
-each completed value once. 0.44 µs a 4-character token on a 3.7 KB document; ijson's push
-parser (yajl2_c) 0.21 but a member only at the next key (a token late) and no fences or error
-pointers; jiter's partial mode re-parses the prefix, 1.85 and growing with the document
-(agents/transforms/json_measure.py, README.md).
+The scanner tracks only strings, the bracket stack and top-level punctuation; orjson parses each
+completed value once: 0.44 µs a 4-character token (ijson 0.21 but a token late, jiter 1.85 and
+growing with the document: agents/transforms/README.md).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from agents.transforms.jsonvalues import Broken, Value, pointer
 
 # Outside strings only these characters matter; inside one, the quote and the escape.
 _OUTSIDE = re.compile(r'[\[\]{}",:]')
@@ -27,35 +26,6 @@ _KEY = re.compile(r'\s*("(?:[^"\\]|\\.)*")')
 _SCALAR_STARTS = frozenset('"-0123456789tfn')
 _CLOSERS = {"}": "{", "]": "["}
 MAX_PREAMBLE = 64  # a fence line longer than this is not a fence
-
-
-class Broken(Exception):
-    """The text stopped being JSON: `path` is where (a JSON Pointer), `message` says how."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class Value:
-    """One complete top-level value: `key` is the member's name or the item's index (None for a
-    scalar document); `index` is set for an item of a member's array (the member comes later)."""
-
-    key: str | int | None
-    value: Any
-    index: int | None = None
-
-    @property
-    def path(self) -> str:
-        if self.key is None:
-            return ""
-        return pointer(self.key) + ("" if self.index is None else pointer(self.index))
-
-
-def pointer(key: str | int) -> str:
-    return "/" + str(key).replace("~", "~0").replace("/", "~1")
 
 
 class JsonStream:
@@ -79,7 +49,7 @@ class JsonStream:
         self.inner = -1
         self.inner_start = 0
         self.inner_done = False
-        self.inner_key = ""
+        self.inner_key: str | None = None
 
     def push(self, text: str) -> list[Value | Broken]:
         # One call deep on the common path (inside a container): the calls were most of its cost.
@@ -223,12 +193,8 @@ class JsonStream:
         self.pos = pos
 
     def _items_begin(self, pos: int) -> None:
-        key = _KEY.match(self.buf)
-        try:
-            self.inner_key = orjson.loads(key.group(1)) if key else None
-        except orjson.JSONDecodeError:
-            self.inner_key = None
-        if isinstance(self.inner_key, str):
+        self.inner_key = _read_key(self.buf)
+        if self.inner_key is not None:
             self.inner, self.inner_start, self.inner_done = 0, pos, False
 
     def _items_end(self, pos: int) -> None:
@@ -297,19 +263,23 @@ class JsonStream:
             raise Broken(path, f"not JSON at char {at}: {exc.msg}") from None
 
     def _key_path(self, text: str) -> str:
-        """The pointer of the member `text` begins, if its key is readable, else ""."""
-        head = _KEY.match(text)
-        if head is None:
-            return ""
-        try:
-            key = orjson.loads(head.group(1))
-        except orjson.JSONDecodeError:
-            return ""
-        return pointer(key) if isinstance(key, str) else ""
+        key = _read_key(text)
+        return "" if key is None else pointer(key)
 
     def _path(self) -> str:
+        """Where the text broke: the current member or item (a container is open)."""
         if self.kind == "[":
             return pointer(self.index)
-        if self.emitted or self.kind != "{":
-            return "" if self.key is None or self.kind != "{" else pointer(self.key)
+        if self.emitted:
+            return "" if self.key is None else pointer(self.key)
         return self._key_path(self.buf)
+
+
+def _read_key(text: str) -> str | None:
+    """The key of the object member `text` begins with, if it is readable yet."""
+    head = _KEY.match(text)
+    try:
+        key = orjson.loads(head.group(1)) if head else None
+    except orjson.JSONDecodeError:
+        return None
+    return key if isinstance(key, str) else None
