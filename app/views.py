@@ -68,6 +68,16 @@ def names() -> tuple[str, ...]:
     return BUILTIN + tuple(n for n in extra if n not in BUILTIN)
 
 
+_GLOBAL_FLAGS = re.compile(r"\(\?([aiLmsux]+)\)")
+
+
+def scoped(rule: str) -> str:
+    """`rule` with its leading global flags (`(?i)abc`) made scoped (`(?i:abc)`): rules are
+    combined into one alternation, where Python refuses global flags past the start."""
+    found = _GLOBAL_FLAGS.match(rule)
+    return f"(?{found[1]}:{rule[found.end():]})" if found else rule
+
+
 def moderation_rules(raw: Any) -> dict[str, list[str]]:
     """`{"redact": [regex, ...], "block": [regex, ...]}`, each a valid Python regex."""
     if not isinstance(raw, dict) or set(raw) - {"redact", "block"}:
@@ -81,7 +91,7 @@ def moderation_rules(raw: Any) -> dict[str, list[str]]:
             if not isinstance(rule, str) or not rule or len(rule) > MAX_RULE_CHARS:
                 raise BadRequest(f"moderation.{kind}: each rule is a 1-{MAX_RULE_CHARS} char regex")
             try:
-                re.compile(rule)
+                re.compile(f"(?:{scoped(rule)})")
             except re.error as exc:
                 bad = f"moderation.{kind}: {rule[:64]!r} is not a regex: {exc}"
                 raise BadRequest(bad) from None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from agents.transforms.base import Out, PerSource, Spec, delta
 from agents.transforms.classifier import Rules
+from app import views
 from app.events import Event
 
 REDACTED = "[redacted]"
@@ -83,4 +84,4 @@ def _split(rules: str) -> list[str]:
 
 
 def _union(rules: list[str]) -> re.Pattern[str] | None:
-    return re.compile("|".join(f"(?:{r})" for r in rules)) if rules else None
+    return re.compile("|".join(f"(?:{views.scoped(r)})" for r in rules)) if rules else None

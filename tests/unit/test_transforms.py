@@ -162,3 +162,13 @@ def test_a_read_that_begins_past_a_responses_start_goes_back_for_it() -> None:
         follower._on_record(b"r1", encode(event))
     assert [orjson.loads(v)["text"] for _, v in pub.sent] == ["S1. ", "S2. "]
     assert [orjson.loads(v)["seq"] for _, v in pub.sent] == [1, 2]
+
+
+def test_rules_with_inline_flags_combine() -> None:
+    # The docs' own example, `(?i)forbidden`, made the combined pattern `(?:(?i)forbidden)`,
+    # which Python 3.11 refuses: the transform could not be built and the view never ran.
+    f = follow(["moderated"], {"moderation": {"block": ["(?i)forbidden", "x+"],
+                                              "redact": ["(?ms)a.b", "(?i)secret"]}})  # fmt: skip
+    got = run(f, ["a\nb and SECRET. ", "then FORBIDDEN"])["moderated"]
+    assert got[-1].code == "moderated"
+    assert text(got) == "[redacted] and [redacted]. then "[: len(text(got))]
