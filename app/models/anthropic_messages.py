@@ -12,6 +12,7 @@ import orjson
 from httpx_sse import ServerSentEvent
 
 from app.models.anthropic_tools import tool_fields
+from app.models.anthropic_turns import translate
 from app.models.base import Call, Citation, Item, load_json
 from app.models.toolcalls import Assembly
 from app.models.upstream import dropped, stream_error, stream_items
@@ -169,21 +170,17 @@ class AnthropicMessages:
 
 
 def request_body(call: Call, max_tokens: int) -> dict[str, Any]:
-    """System (and developer) messages become the top-level `system`; Messages has no such role.
-    Tools, tool choice and response_format are translated (anthropic_tools.py)."""
-    system = [_text(m["content"]) for m in call.messages if m["role"] in ("system", "developer")]
+    """Messages translated (system to the top level, tool turns to tool_use/tool_result blocks:
+    anthropic_turns.py), and tools, tool choice and response_format (anthropic_tools.py)."""
+    messages, system = translate(call.messages)
     body: dict[str, Any] = {
         "model": call.model.partition("/")[2],
         "max_tokens": call.params.get("max_tokens", max_tokens),
-        "messages": [
-            {"role": m["role"], "content": m["content"]}
-            for m in call.messages
-            if m["role"] in ("user", "assistant")
-        ],
+        "messages": messages,
         "stream": True,
     }
-    if system:
-        body["system"] = "\n\n".join(system)
+    if system is not None:
+        body["system"] = system
     for name in ("temperature", "top_p"):
         if name in call.params:
             body[name] = call.params[name]
@@ -196,10 +193,3 @@ def request_body(call: Call, max_tokens: int) -> dict[str, Any]:
 def _index(obj: Mapping[str, Any]) -> int:
     index = obj.get("index", 0)
     return index if type(index) is int else 0
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    parts = [p for p in content if isinstance(p, Mapping) and p.get("type") == "text"]
-    return "".join(str(p.get("text", "")) for p in parts)

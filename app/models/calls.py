@@ -12,13 +12,13 @@ from typing import Any
 
 from app import structured
 from app.errors import BadRequest
-from app.models import tools
+from app.models import tools, turns
 from app.models.base import Call
 
 ANSWER = "answer"
 # A source is a label readers route on (`answer`, `tool:search`): short, printable, no spaces.
 SOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,63}")
-ROLES = frozenset({"system", "developer", "user", "assistant"})
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 MAX_MESSAGES = 1000
 MAX_STOP = 16
 # (low, high, integral) for every parameter a model understands; others are refused.
@@ -72,6 +72,7 @@ def _call(raw: Mapping[str, Any], source: str, where: str) -> Call:
         chat: tuple[Mapping[str, Any], ...] = ({"role": "user", "content": prompt},)
     elif isinstance(messages, list) and messages:
         chat = tuple(_message(m, f"{where}messages[{i}]") for i, m in enumerate(messages))
+        turns.check_answers(chat, f"{where}messages")
     else:
         raise BadRequest(f"give {where}input (a string) or {where}messages (a non-empty list)")
     if len(chat) > MAX_MESSAGES:
@@ -81,7 +82,12 @@ def _call(raw: Mapping[str, Any], source: str, where: str) -> Call:
 
 def _message(raw: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(raw, dict) or raw.get("role") not in ROLES:
-        raise BadRequest(f"{where} must be an object with a role in {sorted(ROLES)}")
+        got = f", not {raw.get('role')!r:.40}" if isinstance(raw, dict) else ""
+        raise BadRequest(f"{where} must be an object with a role in {sorted(ROLES)}{got}")
+    if raw["role"] == "tool" or raw.get("tool_calls") is not None:
+        return turns.message(raw, where)  # the tool turns (turns.py)
+    if raw.get("tool_call_id") is not None:
+        raise BadRequest(f"{where}: only tool messages carry a tool_call_id")
     content = raw.get("content")
     parts_ok = isinstance(content, list) and all(isinstance(p, dict) for p in content)
     if not isinstance(content, str) and not parts_ok:
