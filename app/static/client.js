@@ -15,6 +15,7 @@ export const TERMINAL = new Set(["done", "error", "cancelled"]);
 const DEFAULTS = {
   baseUrl: "",
   after: 0, // the last seq already held: the stream starts after it
+  view: null, // a view's name (docs/views.md): its own stream and seq, resumed like the raw one
   heartbeatMs: 15000, // the edge's ping interval (TOKENRELAY_HEARTBEAT_S)
   halfOpenFactor: 3, // no byte for heartbeatMs * this: the connection is dead, reconnect
   backoffBaseMs: 250,
@@ -129,7 +130,8 @@ export class ResponseStream {
     if (this.terminal) this.finish(this.terminal.type, describe(this.terminal));
   }
 
-  /** A 204 says our cursor holds the terminal event; which one it was, the snapshot tells. */
+  /** A 204 says our cursor holds the terminal event; which one it was, the snapshot tells (for
+   * a view, the raw stream's: the same but where moderation ended the view first). */
   async finalState() {
     try {
       const resp = await this.fetch(this.url(""), { cache: "no-store" });
@@ -157,6 +159,12 @@ export class ResponseStream {
     });
   }
 
+  /** Every connection, the first and each reconnect, names the view: its seqs are its own. */
+  query() {
+    const view = this.options.view;
+    return view ? `after=${this.lastSeq}&view=${encodeURIComponent(view)}` : `after=${this.lastSeq}`;
+  }
+
   url(path) {
     return `${this.options.baseUrl}/v1/responses/${encodeURIComponent(this.rid)}${path}`;
   }
@@ -181,7 +189,7 @@ export class ResponseStream {
     this.stats.connects += 1;
     arm();
     try {
-      const resp = await this.fetch(this.url(`/events?after=${this.lastSeq}`), {
+      const resp = await this.fetch(this.url(`/events?${this.query()}`), {
         headers: { Accept: "text/event-stream" },
         cache: "no-store",
         signal: controller.signal,
@@ -269,6 +277,12 @@ export class ResponseStream {
   /** After a 410: take the snapshot as the new truth. Returns true when it is final. */
   async reload() {
     this.stats.reloads += 1;
+    if (this.options.view) {
+      // The snapshot holds the raw text and the raw seq: nothing in it stands in for a view.
+      this.closed = true;
+      this.finish("error", `the ${this.options.view} view's events after seq ${this.lastSeq} are no longer retained`);
+      return true;
+    }
     let snap;
     try {
       const resp = await this.fetch(this.url(""), { cache: "no-store" });

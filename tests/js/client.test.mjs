@@ -44,7 +44,8 @@ function server(handlers, snapshot = null) {
       return json(200, snapshot);
     }
     const after = Number(u.searchParams.get("after"));
-    calls.push({ after });
+    const view = u.searchParams.get("view");
+    calls.push(view === null ? { after } : { after, view });
     const h = handlers[Math.min(calls.filter((c) => !c.snapshot).length - 1, handlers.length - 1)];
     return h(after, init.signal);
   };
@@ -133,6 +134,42 @@ test("410 reloads from the snapshot, says so, and goes on from its last seq", as
   assert.match(notices[0], /no longer retained.*snapshot/);
   assert.deepEqual(seqs(events), [41, 42]);
   assert.deepEqual(srv.calls.filter((c) => !c.snapshot), [{ after: 3 }, { after: 40 }]);
+});
+
+test("a view's stream names the view on every connection, reconnects included", async () => {
+  const sentence = (seq) => `id: ${seq}\nevent: sentence\ndata: ${JSON.stringify({ seq, type: "sentence", raw_seq: seq * 7, text: `S${seq}. ` })}\n\n`;
+  const srv = server([
+    (after, signal) => sse([sentence(1), sentence(2)], { signal }),
+    (after, signal) => sse([sentence(3)], { hang: true, signal }),
+    (after, signal) => sse([sentence(4), frame(5, "done")], { signal }),
+  ]);
+  const { s, events } = open(srv, { view: "sentences" });
+  s.on("event", (e) => {
+    if (e.seq === 3) queueMicrotask(() => s.drop());
+  });
+  assert.equal((await s.finished).state, "done");
+  assert.deepEqual(seqs(events), [1, 2, 3, 4, 5]);
+  assert.deepEqual(events.slice(0, 4).map((e) => [e.type, e.text, e.raw_seq]), [
+    ["sentence", "S1. ", 7],
+    ["sentence", "S2. ", 14],
+    ["sentence", "S3. ", 21],
+    ["sentence", "S4. ", 28],
+  ]);
+  assert.deepEqual(srv.calls, [
+    { after: 0, view: "sentences" },
+    { after: 2, view: "sentences" },
+    { after: 3, view: "sentences" },
+  ]);
+});
+
+test("410 in a view ends with an error: the raw snapshot cannot stand in for a view", async () => {
+  const srv = server([() => json(410, {})], { status: "in_progress", last_seq: 40, sources: { answer: "raw" } });
+  const { s, snapshots } = open(srv, { view: "json", after: 3 });
+  const end = await s.finished;
+  assert.equal(end.state, "error");
+  assert.equal(snapshots.length, 0);
+  assert.deepEqual(srv.calls, [{ after: 3, view: "json" }]);
+  assert.equal(s.lastSeq, 3);
 });
 
 test("410 with a finished snapshot ends there", async () => {
