@@ -1,12 +1,15 @@
 // The demo page: sends a prompt, attaches a ResponseStream, routes events by source to
-// MarkdownViews, and shows status and live numbers. Query parameters: tokens, rate,
-// first_token_ms (demo model params), heartbeat_ms (the edge's ping interval), rid (attach).
+// MarkdownViews (or a view's events to its list or table), and shows status and live numbers.
+// Query parameters: tokens, rate, first_token_ms (demo model params), heartbeat_ms (the edge's
+// ping interval), rid (attach), view (answer, sentences or json: the switch's first position).
 
 import { cancelResponse, createResponse } from "./api.js";
 import { ResponseStream, TERMINAL } from "./client.js";
+import { EXAMPLE_FORMAT } from "./example.js";
 import { Meter, observeLongTasks } from "./meter.js";
 import { MarkdownView } from "./render.js";
 import { md } from "./setup.js";
+import { JsonTable, SentenceList } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
@@ -15,6 +18,14 @@ const meter = new Meter();
 let stream = null;
 let views = new Map();
 let ticker = null;
+// The view switch. Every response the page sends asks for `sentences` (so the switch works
+// mid-stream) and, sent with json chosen, for `json` with the example schema (the model then
+// answers in JSON). A switch re-reads the chosen stream from its start: one stream open at a
+// time, and each view's seq stays its own.
+let current = null; // {rid, asked}: asked is the Set of views sent, null if unknown (?rid=)
+const sentences = new SentenceList($("sentences"));
+const json = new JsonTable($("json"));
+const UNITS = { answer: "tokens", sentences: "sentences", json: "values" };
 
 function numberParam(name) {
   const v = query.get(name);
@@ -57,6 +68,22 @@ function resetViews() {
   viewFor("answer");
 }
 
+function showView(view) {
+  $("view-title").textContent = view;
+  $("answer").hidden = view !== "answer";
+  $("sentences").hidden = view !== "sentences";
+  $("json").hidden = view !== "json";
+  $("view-hint").hidden = true;
+  $("count-unit").textContent = UNITS[view];
+  $("rate-unit").textContent = `${UNITS[view]}/s`;
+}
+
+function finishAll() {
+  for (const view of views.values()) view.finish();
+  sentences.finish();
+  json.finish();
+}
+
 function showMeters(ended = false) {
   const ttft = meter.ttftMs;
   $("ttft").textContent = ttft === null ? "–" : `${Math.round(ttft)} ms`;
@@ -69,21 +96,35 @@ function showMeters(ended = false) {
   }
 }
 
-function attach(rid, t0) {
+function attach(rid, t0, asked = current?.rid === rid ? current.asked : null) {
   const old = stream;
   stream = null;
   old?.close();
   resetViews();
+  sentences.reset();
+  json.reset();
   meter.reset(t0);
+  current = { rid, asked };
   $("rid").textContent = rid;
   $("notice").hidden = true;
-  const s = new ResponseStream(rid, { heartbeatMs: numberParam("heartbeat_ms") ?? 15000 });
+  const view = $("view").value;
+  showView(view);
+  if (view !== "answer" && asked && !asked.has(view)) {
+    $("view-hint").textContent = `This response was sent without the ${view} view: choose ${view}, then Send.`;
+    $("view-hint").hidden = false;
+    finishAll();
+    setStatus("idle", `no ${view} view`);
+    return;
+  }
+  const s = new ResponseStream(rid, { heartbeatMs: numberParam("heartbeat_ms") ?? 15000, view: view === "answer" ? null : view });
   stream = s;
   s.on("event", (ev) => {
     meter.event(ev);
     if (ev.type === "delta") viewFor(ev.source ?? "answer").append(ev.text ?? "");
     else if (ev.type === "source.done") viewFor(ev.source ?? "answer").finish();
-    if (TERMINAL.has(ev.type)) for (const view of views.values()) view.finish();
+    else if (ev.type === "sentence") sentences.add(ev);
+    else if (ev.type === "json" || ev.type === "json.invalid") json.add(ev);
+    if (TERMINAL.has(ev.type)) finishAll();
   });
   s.on("snapshot", (snap) => {
     for (const [source, text] of Object.entries(snap.sources ?? {})) viewFor(source).setText(text);
@@ -95,7 +136,7 @@ function attach(rid, t0) {
   s.on("status", ({ state, detail }) => {
     if (s !== stream) return; // a stream this page has moved on from
     if (["done", "cancelled", "error", "closed"].includes(state)) {
-      for (const view of views.values()) view.finish();
+      finishAll();
       clearInterval(ticker);
       showMeters(true);
     }
@@ -114,10 +155,15 @@ async function send(event) {
     const v = numberParam(name);
     if (v !== undefined) params[name] = v;
   }
+  const body = { model: $("model").value, input: $("prompt").value, params, views: ["sentences"] };
+  if ($("view").value === "json") {
+    body.views.push("json");
+    body.response_format = EXAMPLE_FORMAT;
+  }
   setStatus("connecting", "creating the response");
   try {
-    const created = await createResponse({ model: $("model").value, input: $("prompt").value, params });
-    attach(created.id, t0);
+    const created = await createResponse(body);
+    attach(created.id, t0, new Set(body.views));
   } catch (err) {
     setStatus("error", String(err.message ?? err));
   }
@@ -156,8 +202,14 @@ $("prompt").addEventListener("keydown", (e) => {
 });
 $("stop").addEventListener("click", stop);
 $("drop").addEventListener("click", () => stream?.drop());
+$("view").addEventListener("change", () => {
+  if (current) attach(current.rid, performance.now());
+  else showView($("view").value);
+});
+if (Object.hasOwn(UNITS, query.get("view") ?? "")) $("view").value = query.get("view");
 loadModels();
 resetViews();
+showView($("view").value);
 if (query.get("rid")) attach(query.get("rid"), performance.now());
 
 // For automation and the browser benchmark: read-only views of the page's state.
@@ -178,6 +230,9 @@ window.tokenrelay = {
       rid: stream?.rid ?? null,
       lastSeq: stream?.lastSeq ?? 0,
       text: answer?.text ?? "",
+      view: $("view").value,
+      sentences: [...sentences.texts],
+      json: Object.fromEntries(json.values),
       stats: stream ? { ...stream.stats } : null,
       render: answer ? { ...answer.stats, samples: undefined } : null,
     };

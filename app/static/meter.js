@@ -1,6 +1,9 @@
 // Live numbers for the demo page: time to first token, tokens per second, and main-thread
 // long tasks (PerformanceObserver "longtask", over 50 ms) for the browser benchmark.
 
+// What counts as a "token": a raw delta, or one item of a view (a sentence, a JSON value).
+const COUNTED = new Set(["delta", "sentence", "json", "json.invalid"]);
+
 export class Meter {
   constructor() {
     this.reset(performance.now());
@@ -8,7 +11,7 @@ export class Meter {
 
   reset(t0) {
     this.t0 = t0; // when the request was sent (or the page attached to a response)
-    this.first = null; // when the first delta arrived
+    this.first = null; // when the first delta (or view item) arrived
     this.last = null;
     this.tokens = 0;
     this.events = 0;
@@ -26,7 +29,7 @@ export class Meter {
       this.lagMs.firstTs ??= ev.ts;
       this.lagMs.lastTs = ev.ts;
     }
-    if (ev.type !== "delta") return;
+    if (!COUNTED.has(ev.type)) return;
     this.tokens += 1;
     this.first ??= now;
     this.last = now;
