@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -26,94 +25,19 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from agents.lanes import Lane, awaits
-from agents.transforms.base import Out, Spec
-from agents.transforms.registry import transforms
+from agents.following import Following, View, following, number, outputs
+from agents.lanes import Lane
+from agents.transforms.base import Out
 from agents.watchdog import RAW, RAW_CODEC
 from app import consumers, events, index
 from app.errors import DecodeError
 from app.events import Event
-from app.ordering import Order
 from app.producer import Publisher
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 CLOCK_SKEW_MS = 5_000  # writer clocks and the broker's may disagree: time seeks start early
 SYNC_S = 0.5
-TERMINAL_FIELDS = ("retriable", "code", "message", "status")
-FIELDS = ("text", *TERMINAL_FIELDS, "path", "value", "ref", "call_id", "name", "arguments")
-
-
-@dataclass(slots=True)
-class _View:
-    name: str
-    topic: str
-    transform: Any
-    seq: int = 0
-    ended: bool = False
-    # A transform with `async def feed` (I/O) runs in a lane of its own (agents/lanes.py).
-    awaits: bool = False
-    lane: Lane | None = None
-
-
-@dataclass(slots=True)
-class Following:
-    """One response whose views this worker writes."""
-
-    rid: str
-    partition: int
-    views: list[_View]
-    start: int = 0  # an offset of <prefix>.events at or before its first event
-    misses: int = 0  # reads that began past its first event (see Follower._missed)
-    order: Order = field(default_factory=Order)
-
-    @property
-    def done(self) -> bool:
-        return all(v.ended for v in self.views)
-
-
-def following(settings: Settings, entry: dict[str, Any]) -> Following:
-    known = transforms()
-    spec = Spec(entry["rid"], entry.get("options") or {}, settings)
-    views = [
-        _View(name, settings.view_topic(name), known[name](spec))
-        for name in entry["views"]
-        if name in known
-    ]
-    for view in views:
-        view.awaits = awaits(view.transform)
-    return Following(entry["rid"], entry["partition"], views)
-
-
-def outputs(f: Following, event: Event) -> list[tuple[str, Event]]:
-    """The view events one accepted raw event makes in the synchronous views: (topic, event)
-    in order. Views that await are fed by their lanes (Follower._lanes)."""
-    out: list[tuple[str, Event]] = []
-    for view in f.views:
-        if not view.ended and not view.awaits:
-            out.extend(number(f, view, event, view.transform.feed(event)))
-    return out
-
-
-def number(f: Following, view: _View, event: Event, made: list[Out]) -> list[tuple[str, Event]]:
-    """A view's events for one raw event, numbered, ended by the raw terminal if it is one."""
-    out: list[tuple[str, Event]] = []
-    if not view.ended:
-        if event.terminal:
-            made = [*made, {"type": event.type, "source": event.source,
-                            **{k: getattr(event, k) for k in TERMINAL_FIELDS}}]  # fmt: skip
-        for item in made:
-            view.seq += 1
-            kind = item["type"]
-            ev = Event(f.rid, kind, item.get("source", event.source), view.seq, event.ts,
-                       raw_seq=event.seq, **{k: item[k] for k in FIELDS if k in item})  # fmt: skip
-            out.append((view.topic, ev))
-            if kind in events.TERMINAL_TYPES:
-                view.ended = True
-                break
-    return out
-
-
 class Follower:
     """The one consumer that reads the raw events of the responses being followed."""
 
@@ -261,10 +185,10 @@ class Follower:
         for view in f.views:
             if view.awaits and view.lane is None:
 
-                def emit(event: Event, made: list[Out], v: _View = view) -> list[Any]:
+                def emit(event: Event, made: list[Out], v: View = view) -> list[Any]:
                     return self._send(f, number(f, v, event, made))
 
-                def ended(v: _View = view) -> bool:
+                def ended(v: View = view) -> bool:
                     return v.ended
 
                 name = f"{f.rid}/{view.name}"

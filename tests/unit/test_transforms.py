@@ -7,7 +7,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.views import Following, following, outputs
+from agents.following import Following, View, following, outputs
 from app.events import Event, encode
 from app.settings import Settings
 
@@ -172,3 +172,21 @@ def test_rules_with_inline_flags_combine() -> None:
     got = run(f, ["a\nb and SECRET. ", "then FORBIDDEN"])["moderated"]
     assert got[-1].code == "moderated"
     assert text(got) == "[redacted] and [redacted]. then "[: len(text(got))]
+
+
+class Boom:
+    def feed(self, event: Event) -> list[dict]:
+        if event.seq == 2:
+            raise ValueError("input this transform cannot take")
+        return []
+
+
+def test_a_transform_that_raises_ends_its_own_view_only() -> None:
+    f = follow(["markdown"])
+    f.views += [View("boom", "t.views.boom", Boom()), View("unbuilt", "t.views.unbuilt", None)]
+    got = run(f, ["a", "b", "c"])
+    assert text(got["markdown"]) == "abc\n" and got["markdown"][-1].type == "done"
+    for name, raw_seq in (("boom", 2), ("unbuilt", 1)):
+        [ended] = got[name]
+        assert (ended.type, ended.code, ended.seq, ended.raw_seq) == ("error", "view_failed", 1,
+                                                                      raw_seq)  # fmt: skip
