@@ -53,13 +53,14 @@ class Follower:
         self._wake = asyncio.Event()
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
+        consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka,
             enable_auto_commit=False,
             fetch_max_wait_ms=50,
             client_id="tokenrelay-views",
         )
-        await self._consumer.start()
+        await consumer.start()
+        self._consumer = consumer  # only once started: `follow` looks offsets up with it
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -232,13 +233,22 @@ class Views:
         self.owned: set[int] = set()
         self.publisher = Publisher(settings, client_id="tokenrelay-views")
         self.follower = Follower(settings, self.publisher)
-        self._started = False
+        self._started: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
-        if not self._started:
-            self._started = True
-            await self.publisher.start()
-            await self.follower.start()
+        """Start the publisher and the follower once. The agent and the sync timer both call
+        this: the second caller waits for the first one's start (it used to go on at once and
+        look offsets up on a consumer not started yet, which crashed the worker)."""
+        failed = self._started is not None and self._started.done() and (
+            self._started.cancelled() or self._started.exception() is not None
+        )
+        if self._started is None or failed:  # a start that failed is tried again
+            self._started = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._started)
+
+    async def _start(self) -> None:
+        await self.publisher.start()
+        await self.follower.start()
 
     async def on_message(self, message: Any) -> None:
         try:
@@ -281,7 +291,8 @@ class Views:
             await self.follower.follow(entry)
 
     async def close(self) -> None:
-        if self._started:
+        if self._started is not None:
+            await asyncio.gather(self._started, return_exceptions=True)
             await self.follower.stop()
             await self.publisher.stop()
 
@@ -309,6 +320,11 @@ def register(app: faust.App, settings: Settings) -> Views:
 
     @app.timer(interval=SYNC_S, name="views-sync")
     async def sync() -> None:
-        await views.sync()
+        # A fault here must not crash the worker (a timer's exception stops the Faust app):
+        # the next tick tries again.
+        try:
+            await views.sync()
+        except Exception:
+            log.exception("views: sync failed; retrying in %.1f s", SYNC_S)
 
     return views

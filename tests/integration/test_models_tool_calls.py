@@ -170,3 +170,18 @@ async def test_bad_tools_are_a_400(client: httpx.AsyncClient) -> None:
     )
     assert resp.status_code == 400, resp.text
     assert "name must be 1-64" in resp.text
+
+
+async def test_a_models_citations_pass_through_its_views(
+    client: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    body = {"model": "anthropic/cite", "input": "anthropic cite",
+            "views": ["citations", "sentences"], "sources": [{"id": "doc"}]}  # fmt: skip
+    events = await answer(client, body)
+    rid = events[0].data["rid"]
+    refs = [e.data["ref"] for e in events if e.type == "citation"]
+    assert refs
+    for view in ("citations", "sentences"):
+        got = await read_all(client, rid, view=view, wait_known_s=10)
+        assert_contiguous(got.events)
+        assert [e.data["ref"] for e in got.events if e.type == "citation"] == refs, view
