@@ -31,6 +31,7 @@ from app.ids import partition_for
 from app.models.base import (
     Call,
     Citation,
+    Item,
     Limits,
     ModelAdapter,
     ToolCall,
@@ -42,6 +43,7 @@ from app.models.registry import Registry
 from app.producer import Publisher, ResponseWriter
 from app.settings import Settings
 from app.topics import ensure_topics
+from app.usage import Usage
 
 log = logging.getLogger(__name__)
 # A cancel may overtake its request (queued behind others, or on a worker taking over), so
@@ -66,14 +68,41 @@ async def run_call(
     writer: ResponseWriter, call: Call, adapters: Callable[[str], ModelAdapter], limits: Limits
 ) -> None:
     source = call.source
-    async for item in limited(adapters(call.model).stream(call), limits):
+    started = time.monotonic()
+    first_token_ms: float | None = None
+    usage: Usage | None = None
+    items = limited(adapters(call.model).stream(call), limits)
+    # Until the first text: the same dispatch, plus the clock (leaving this loop keeps `items`
+    # open; the loop below goes on with it and has no per-token check added).
+    async for item in items:
+        if type(item) is str and item:
+            first_token_ms = (time.monotonic() - started) * 1000
+            await writer.delta(item, source)
+            break
+        usage = await _write(writer, item, source) or usage
+    async for item in items:
         if type(item) is str:  # the per-token case first
             await writer.delta(item, source)  # "" (output that is not text yet) writes nothing
-        elif type(item) is ToolCall:
-            await writer.tool_call(item.call_id, item.name, item.arguments, source)
-        elif type(item) is Citation:
-            await writer.citation(item.ref, source)
-    await writer.source_done(source)
+        else:
+            usage = await _write(writer, item, source) or usage
+    await writer.source_done(
+        source,
+        model=call.model,
+        usage=usage,
+        first_token_ms=first_token_ms,
+        duration_ms=(time.monotonic() - started) * 1000,
+    )
+
+
+async def _write(writer: ResponseWriter, item: Item, source: str) -> Usage | None:
+    """An item that is not a text piece: written, or (a Usage) handed back for source.done."""
+    if type(item) is ToolCall:
+        await writer.tool_call(item.call_id, item.name, item.arguments, source)
+    elif type(item) is Citation:
+        await writer.citation(item.ref, source)
+    elif type(item) is Usage:
+        return item
+    return None
 
 
 async def run_response(
@@ -84,6 +113,7 @@ async def run_response(
     cancel_requested: Callable[[], bool],
 ) -> None:
     """All calls at once; then `done`, or the first failure's `error`, or `cancelled`."""
+    writer.tally.calls.update((call.source, call.model) for call in calls)  # for its summary
     tasks = [
         asyncio.create_task(run_call(writer, call, adapters, limits), name=call.source)
         for call in calls

@@ -35,6 +35,8 @@ TEXT_TYPES = frozenset({DELTA, SENTENCE})
 _OPTIONAL = ("text", "retriable", "code", "message", "status", "raw_seq")
 # Fields of the structured types (never on a delta: decoding a delta never looks for them).
 _STRUCTURED = ("path", "ref", "call_id", "name", "arguments")
+# What a `source.done` says of its call (app/usage.py; never on a delta either).
+_ACCOUNTING = ("model", "usage", "first_token_ms", "duration_ms")
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made decoding
@@ -58,6 +60,10 @@ class Event:
     call_id: str | None = None  # tool_call: the upstream's id of the call
     name: str | None = None  # tool_call: the tool's name
     arguments: Any = None  # tool_call: the arguments, parsed JSON
+    model: str | None = None  # source.done: the call's model name
+    usage: dict[str, Any] | None = None  # source.done: {input_tokens, output_tokens, raw?}
+    first_token_ms: float | None = None  # source.done: first text after the call started
+    duration_ms: float | None = None  # source.done: the whole call
 
     @property
     def terminal(self) -> bool:
@@ -85,6 +91,11 @@ class Event:
                     out[name] = value
             if self.type == JSON:
                 out["value"] = self.value
+            elif self.type == SOURCE_DONE:
+                for name in _ACCOUNTING:
+                    value = getattr(self, name)
+                    if value is not None:
+                        out[name] = value
         return out
 
 
@@ -137,8 +148,11 @@ def decode(raw: bytes | None) -> Event:
     if kind in TEXT_TYPES and text is None:
         raise DecodeError(f"{kind} without text")
     ev = Event(rid, kind, source, seq, float(ts), text, retriable, code, message, status, raw_seq)
-    if kind != DELTA and kind in STRUCTURED_TYPES:
-        _structured(ev, obj)
+    if kind != DELTA:
+        if kind in STRUCTURED_TYPES:
+            _structured(ev, obj)
+        elif kind == SOURCE_DONE:
+            _accounting(ev, obj)
     return ev
 
 
@@ -165,3 +179,20 @@ def _structured(event: Event, obj: dict[str, Any]) -> None:
         raise DecodeError("citation without a ref object")
     event.path, event.call_id, event.name = path, call_id, name
     event.value, event.ref, event.arguments = obj.get("value"), obj.get("ref"), obj.get("arguments")
+
+
+def _accounting(event: Event, obj: dict[str, Any]) -> None:
+    """A source.done's model, usage and timings, checked (each is optional: a producer-SDK
+    writer may know none of them)."""
+    model, usage = obj.get("model"), obj.get("usage")
+    first, duration = obj.get("first_token_ms"), obj.get("duration_ms")
+    if (
+        model is not None and type(model) is not str
+        or usage is not None and type(usage) is not dict
+        or first is not None and type(first) is not float and type(first) is not int
+        or duration is not None and type(duration) is not float and type(duration) is not int
+    ):  # fmt: skip
+        raise DecodeError("model, usage or a timing of source.done has the wrong type")
+    event.model, event.usage = model, usage
+    event.first_token_ms = None if first is None else float(first)
+    event.duration_ms = None if duration is None else float(duration)

@@ -36,6 +36,8 @@ class IndexRecord:
     # edge can tell an unasked view from a late one; their options only in `open`.
     views: tuple[str, ...] = ()
     options: dict[str, Any] | None = None
+    # Terminal records only: what the whole response used and took (app/summary.py).
+    summary: dict[str, Any] | None = None
 
     @property
     def terminal(self) -> bool:
@@ -56,6 +58,8 @@ class IndexRecord:
             out["views"] = list(self.views)
         if self.options:
             out["options"] = self.options
+        if self.summary:
+            out["summary"] = self.summary
         return orjson.dumps(out)
 
 
@@ -75,6 +79,7 @@ def decode(raw: bytes | None) -> IndexRecord:
             last=_maybe(obj, "last"),
             views=_views(obj.get("views")),
             options=_options(obj.get("options")),
+            summary=_summary(obj.get("summary")),
         )
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise DecodeError(f"not an index record: {exc}") from None
@@ -105,4 +110,11 @@ def _views(value: Any) -> tuple[str, ...]:
 def _options(value: Any) -> dict[str, Any] | None:
     if value is not None and not isinstance(value, dict):
         raise TypeError("field 'options' is not an object")
+    return value
+
+
+def _summary(value: Any) -> dict[str, Any] | None:
+    # Only its shape here: app/summary.py reads its fields leniently, for the readers that care.
+    if value is not None and not isinstance(value, dict):
+        raise TypeError("field 'summary' is not an object")
     return value

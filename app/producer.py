@@ -36,6 +36,8 @@ from app.ids import created_ms, new_response_id, partition_for
 from app.index import IndexRecord
 from app.load import Load
 from app.settings import Settings
+from app.summary import Tally
+from app.usage import Usage
 
 log = logging.getLogger(__name__)
 POLL_S = 0.05
@@ -238,6 +240,7 @@ class ResponseWriter:
         self.failed: str | None = None
         self._announced = announced
         self.views: tuple[str, ...] = ()  # named in its index records (app/index.py)
+        self.tally = Tally()  # its terminal record's summary (app/summary.py)
         self._pending: list[_Pending] = []
         self._in_flight = 0
         self._drained: list[asyncio.Future[None]] = []
@@ -267,8 +270,26 @@ class ResponseWriter:
         """What the text written just before cites (an object: a source, a document span)."""
         self._add(events.CITATION, source, extra={"ref": ref})
 
-    async def source_done(self, source: str = "answer") -> None:
-        self._add(events.SOURCE_DONE, source)
+    async def source_done(
+        self,
+        source: str = "answer",
+        *,
+        model: str | None = None,
+        usage: Usage | None = None,
+        first_token_ms: float | None = None,
+        duration_ms: float | None = None,
+    ) -> None:
+        """The end of one source's call; what is known of it (its model, the upstream's token
+        usage, first text and duration in ms from the call's start) goes on the event and into
+        the response's summary."""
+        self.tally.call_done(source, model, usage, first_token_ms, duration_ms)
+        extra = {
+            "model": model,
+            "usage": usage.to_wire() if usage is not None else None,
+            "first_token_ms": _ms(first_token_ms),
+            "duration_ms": _ms(duration_ms),
+        }
+        self._add(events.SOURCE_DONE, source, extra=extra)
 
     async def done(self) -> None:
         await self._finish(events.DONE, "answer", {})
@@ -305,8 +326,10 @@ class ResponseWriter:
             return
         await self.flush()
         self.publisher.writing.pop(self.rid, None)
+        failed = source if type == events.ERROR else None
+        summary = self.tally.summary(self.created, self.last_write, extra.get("code"), failed)
         # After the terminal event: whoever reads this record finds the event stored.
-        await self._index(type)
+        await self._index(type, summary=summary)
 
     def _add(self, type: str, source: str, text: str | None = None, extra: Any = None) -> bool:
         if self.ended or self.failed is not None:
@@ -341,8 +364,14 @@ class ResponseWriter:
             pub.send(pub.settings.responses_topic, self.rid, self._record(index.OPEN).encode())
         topic = pub.settings.events_topic
         batch = pub._batch(len(self._pending))
+        tally = self.tally
         for item in self._pending:
             self.seq += 1
+            if item.parts:  # per record, not per token: the summary's size and first text
+                tally.chars += item.size
+                tally.pieces += len(item.parts)
+                if tally.first_text is None:
+                    tally.first_text = item.ts
             event = Event(
                 rid=self.rid,
                 type=item.type,
@@ -402,9 +431,18 @@ class ResponseWriter:
             views=self.views,
         )
 
-    async def _index(self, state: str, options: dict[str, Any] | None = None) -> None:
+    async def _index(
+        self,
+        state: str,
+        options: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
         pub = self.publisher
         record = self._record(state)
-        if options:
-            record = dataclasses.replace(record, options=options)
+        if options or summary:
+            record = dataclasses.replace(record, options=options, summary=summary)
         await pub.send(pub.settings.responses_topic, self.rid, record.encode())
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

@@ -11,11 +11,13 @@ import httpx
 import orjson
 from httpx_sse import ServerSentEvent
 
+from app import usage
 from app.models.anthropic_tools import tool_fields
 from app.models.anthropic_turns import translate
 from app.models.base import Call, Citation, Item, load_json
 from app.models.toolcalls import Assembly
 from app.models.upstream import dropped, stream_error, stream_items
+from app.usage import Usage
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -144,6 +146,9 @@ class MessageStream:
     def end(self, http_status: int | None) -> None:
         if not self.done:
             raise dropped(http_status, "the stream ended before message_stop")
+
+    def reported(self) -> Usage | None:
+        return usage.from_anthropic(self.usage)
 
 
 class AnthropicMessages:

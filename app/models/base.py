@@ -1,6 +1,6 @@
 """The seam between generation and the models: a `Call`, the `ModelAdapter` Protocol every model
-implements and what it yields (text, `ToolCall`, `Citation`), the `UpstreamError` a failing call
-raises, and the timers every call runs under.
+implements and what it yields (text, `ToolCall`, `Citation`, `Usage`), the `UpstreamError` a
+failing call raises, and the timers every call runs under.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import orjson
 
 from app.errors import TokenRelayError
 from app.settings import Settings
+from app.usage import Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +62,8 @@ class Citation:
 
 # Text pieces are plain `str` (the per-token case, checked first with `type(x) is str`). An
 # empty string is output that is not text yet (tool-call arguments being assembled): it feeds
-# the call's timers and writes nothing.
-Item = str | ToolCall | Citation
+# the call's timers and writes nothing. A `Usage` comes last, once, if the upstream counted.
+Item = str | ToolCall | Citation | Usage
 
 
 class ModelAdapter(Protocol):

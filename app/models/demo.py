@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Iterator
 
 from app import structured
 from app.models import demo_json
-from app.models.base import Call
+from app.models.base import Call, Item
+from app.usage import Usage
 
 _SECTION = """## Part {i}: {topic}
 
@@ -51,12 +52,15 @@ async def generate(
     rate: float,
     first_token_ms: float = 0.0,
     pieces: list[str] | None = None,
-) -> AsyncIterator[str]:
+    usage: bool = False,
+) -> AsyncIterator[Item]:
     """Yield `tokens` chunks at `rate` per second (0 or less: as fast as possible); with
-    `pieces`, those (all of them) instead of the markdown answer."""
+    `pieces`, those (all of them) instead of the markdown answer. With `usage`, a `Usage` last:
+    the demo model's own counts (words of the prompt in, chunks out), as an upstream reports."""
     start = time.monotonic() + first_token_ms / 1000.0
     source = iter(pieces) if pieces is not None else _tokens(prompt)
-    for i in range(tokens if pieces is None else len(pieces)):
+    count = tokens if pieces is None else len(pieces)
+    for i in range(count):
         if rate > 0:
             # Scheduled from the start, so slow iterations do not make the rate drift.
             delay = start + i / rate - time.monotonic()
@@ -64,6 +68,8 @@ async def generate(
         elif i % 64 == 0:
             await asyncio.sleep(0)
         yield next(source)
+    if usage:  # in here, not in a wrapping generator: that would cost a layer per token
+        yield Usage(len(prompt.split()), count)
 
 
 class DemoModel:
@@ -76,7 +82,7 @@ class DemoModel:
         self.rate = rate
         self.first_token_ms = first_token_ms
 
-    def stream(self, call: Call) -> AsyncIterator[str]:
+    def stream(self, call: Call) -> AsyncIterator[Item]:
         params = call.params
         wants_json, schema = structured.schema_of(params)
         document = demo_json.document(schema, call.prompt) if wants_json else None
@@ -86,4 +92,5 @@ class DemoModel:
             rate=float(params.get("rate", self.rate)),
             first_token_ms=float(params.get("first_token_ms", self.first_token_ms)),
             pieces=demo_json.tokens(document) if wants_json else None,
+            usage=True,
         )

@@ -10,9 +10,11 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
+from app import usage
 from app.models.base import Call, Item, load_json
 from app.models.toolcalls import Assembly
 from app.models.upstream import dropped, stream_error, stream_items
+from app.usage import Usage
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # The legacy `function_call` has no id and at most one call per answer.
@@ -98,6 +100,9 @@ class ChatStream:
         [DONE]); otherwise the answer was cut off."""
         if not self.done and self.finish_reason is None:
             raise dropped(http_status, "the stream ended before [DONE]")
+
+    def reported(self) -> Usage | None:
+        return usage.from_openai(self.usage)
 
 
 class OpenAIChat:

@@ -18,6 +18,7 @@ import orjson
 from httpx_sse import EventSource, ServerSentEvent
 
 from app.models.base import Item, UpstreamError
+from app.usage import Usage
 
 MAX_ERROR_BODY = 64 * 1024
 
@@ -40,6 +41,10 @@ class StreamParser(Protocol):
 
     def end(self, http_status: int | None) -> None: ...
 
+    def reported(self) -> Usage | None:
+        """The upstream's token usage, once the stream is complete."""
+        ...
+
 
 async def stream_items(
     client: httpx.AsyncClient,
@@ -49,7 +54,7 @@ async def stream_items(
     parser: StreamParser,
 ) -> AsyncIterator[Item]:
     """The answer's items (text, tool calls, citations), as `parser` reads them from the
-    upstream's events."""
+    upstream's events, then its `Usage` if the upstream counted."""
     status: int | None = None
     events = post_sse(client, url, headers, body)
     async with aclosing(events):  # closing us closes the upstream request at once
@@ -57,8 +62,11 @@ async def stream_items(
             for item in parser.feed(event, status):
                 yield item
             if parser.done:
-                return
-    parser.end(status)
+                break
+    parser.end(status)  # raises unless the stream was complete
+    usage = parser.reported()
+    if usage is not None:
+        yield usage
 
 
 async def post_sse(

@@ -11,6 +11,7 @@ import pytest
 
 from agents.generation import run_response
 from app.models.base import Call, Limits, ModelAdapter, UpstreamError
+from app.summary import Tally
 
 LIMITS = Limits(first_token_s=5, idle_s=5, deadline_s=30)
 
@@ -20,12 +21,15 @@ class Writer:
 
     def __init__(self) -> None:
         self.log: list[tuple[Any, ...]] = []
+        self.tally = Tally()
+        self.known: dict[str, dict[str, Any]] = {}  # source -> what its source.done said
 
     async def delta(self, text: str, source: str = "answer") -> None:
         self.log.append(("delta", source, text))
 
-    async def source_done(self, source: str = "answer") -> None:
+    async def source_done(self, source: str = "answer", **known: Any) -> None:
         self.log.append(("source.done", source))
+        self.known[source] = known
 
     async def done(self) -> None:
         self.log.append(("done",))

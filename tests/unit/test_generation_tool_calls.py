@@ -52,7 +52,7 @@ class Writer:
     async def citation(self, ref: dict[str, Any], source: str) -> None:
         self.log.append(("citation", source, ref))
 
-    async def source_done(self, source: str = "answer") -> None:
+    async def source_done(self, source: str = "answer", **known: Any) -> None:
         self.log.append(("source.done", source))
 
 

@@ -13,6 +13,7 @@ import pytest
 from app.models.anthropic_messages import AnthropicMessages
 from app.models.base import Call, Citation, Item, ToolCall
 from app.models.openai_chat import OpenAIChat
+from app.usage import Usage
 from tests.fakes import wire, wire_tools
 
 SSE = {"content-type": "text/event-stream; charset=utf-8"}
@@ -43,7 +44,8 @@ async def run(model: str, handler: Handler, **params: Any) -> list[Item]:
             adapter: OpenAIChat | AnthropicMessages = OpenAIChat(client, "http://up/v1", "k")
         else:
             adapter = AnthropicMessages(client, "http://up", "k", 512)
-        return [item async for item in adapter.stream(call)]
+        # the call's Usage comes last: test_usage.py checks it
+        return [item async for item in adapter.stream(call) if type(item) is not Usage]
 
 
 def text_of(items: list[Item]) -> str:
