@@ -91,6 +91,13 @@ class Settings:
     moderation_on_error: str = "block"
     # The plain view (for speech): fenced code is `skip`ped or `announce`d ("Code block.").
     plain_code: str = "announce"
+    # Complete responses are stored here (app/storage/): SQLite in the data directory by
+    # default, `postgresql://user:pass@host/db` in production (docs/storage.md).
+    database_url: str = "sqlite+aiosqlite:///.tokenrelay/tokenrelay.db"
+    # The persist agent stores up to this many responses per transaction, and waits at most
+    # this long for a response's views to end before storing it without them.
+    persist_batch: int = 200
+    persist_views_wait_s: float = 10.0
     demo_tokens: int = 400
     demo_rate: float = 50.0
     demo_first_token_ms: float = 0.0

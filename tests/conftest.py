@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg import database_url, postgres  # noqa: F401 (fixtures for every tier)
+
 REPO = Path(__file__).resolve().parent.parent
 BROKER_SH = REPO / "infra" / "kafka" / "broker.sh"
 # The first start on a fresh machine fetches Kafka's jars with Maven.

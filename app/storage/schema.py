@@ -1,0 +1,68 @@
+"""The tables (SQLAlchemy core): one row per complete response, and its event logs, one row per
+stream (the raw events, and each view), each the exact Kafka values in one blob.
+
+Migrations (app/storage/migrations/versions/) create what this declares; a change here is a new
+migration there.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+
+metadata = MetaData()
+
+# Epoch milliseconds as doubles, like the events' `ts` (sub-millisecond, and never a time zone).
+MS = Float(precision=53)
+
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(256), primary_key=True),
+    Column("status", String(32), nullable=False),  # done, error, cancelled
+    Column("partition", Integer, nullable=False),
+    Column("created_ms", MS, nullable=False),
+    Column("first_token_ms", MS),  # the first delta's ts
+    Column("finished_ms", MS),  # the terminal event's ts
+    Column("stored_ms", MS, nullable=False),
+    Column("models", JSON, nullable=False),  # {source: model}
+    # The generation request as <prefix>.requests carried it ({"rid", "calls", ...}); null for
+    # a response an SDK user wrote. request_hash: sha256 of its calls, canonical JSON.
+    Column("request", JSON),
+    Column("request_hash", String(64), index=True),
+    Column("sources", JSON, nullable=False),  # {source: text}
+    Column("usage", JSON),  # {source: usage}, from source.done events that carry it
+    Column("error", JSON),  # the terminal error's {code, message, retriable, status}
+    Column("views", JSON, nullable=False),  # [name, ...]
+    Column("last_seq", Integer, nullable=False),
+    # False when Kafka no longer held all of its events when it was stored (it replays what
+    # was found; `missing` says what is missing).
+    Column("complete", Boolean, nullable=False),
+    Column("missing", String(200)),
+)
+
+event_logs = Table(
+    "event_logs",
+    metadata,
+    Column(
+        "response_id",
+        String(256),
+        ForeignKey("responses.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("stream", String(128), primary_key=True),  # "" for the raw events, else the view
+    Column("events", Integer, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("log", LargeBinary, nullable=False),  # app/storage/eventlog.py
+)

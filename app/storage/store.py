@@ -1,0 +1,99 @@
+"""`Store`: complete responses in the database. The one API the persist agent, the edge's replay
+and later features (cache, audit, conversations) use; rows never leave this module as rows.
+
+Writes are idempotent by response id (INSERT ... ON CONFLICT DO NOTHING, both dialects): a
+response delivered twice, or persisted by two workers during a rebalance, is stored once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.storage import eventlog
+from app.storage.engine import create_engine
+from app.storage.records import StoredResponse
+from app.storage.schema import event_logs, responses
+
+_COLUMNS = (
+    "id", "status", "partition", "created_ms", "first_token_ms", "finished_ms", "stored_ms",
+    "models", "request", "sources", "usage", "error", "views", "last_seq", "complete", "missing",
+)  # fmt: skip
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        dialect = engine.dialect.name
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    @classmethod
+    def connect(cls, url: str) -> Store:
+        """A store on `url` (no I/O until first used); the schema must be migrated."""
+        return cls(create_engine(url))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def put(self, batch: Sequence[StoredResponse]) -> list[str]:
+        """Store responses and their event logs in one transaction; the ids newly stored (the
+        others were stored before, and are left as they were)."""
+        batch = list({r.id: r for r in reversed(batch)}.values())[::-1]  # one per id: the first
+        if not batch:
+            return []
+        rows = [_row(r) for r in batch]
+        insert = self._insert(responses).on_conflict_do_nothing(index_elements=["id"])
+        async with self.engine.begin() as conn:
+            result = await conn.execute(insert.returning(responses.c.id), rows)
+            new = {row[0] for row in result}
+            logs = [
+                {"response_id": r.id, "stream": stream, "events": len(values),
+                 "bytes": sum(map(len, values)), "log": eventlog.pack(values)}
+                for r in batch if r.id in new for stream, values in r.logs.items()
+            ]  # fmt: skip
+            if logs:
+                await conn.execute(event_logs.insert(), logs)
+        return [r.id for r in batch if r.id in new]
+
+    async def stored(self, ids: Iterable[str]) -> set[str]:
+        """Which of `ids` are stored."""
+        wanted = list(set(ids))
+        if not wanted:
+            return set()
+        async with self.engine.connect() as conn:
+            result = await conn.execute(select(responses.c.id).where(responses.c.id.in_(wanted)))
+            return {row[0] for row in result}
+
+    async def get(self, rid: str) -> StoredResponse | None:
+        """A stored response without its event logs (`log` reads one)."""
+        async with self.engine.connect() as conn:
+            result = await conn.execute(select(responses).where(responses.c.id == rid))
+            row = result.mappings().first()
+        if row is None:
+            return None
+        values = {name: row[name] for name in _COLUMNS}
+        values["views"] = tuple(values["views"] or ())
+        return StoredResponse(**values)
+
+    async def log(self, rid: str, stream: str = "") -> list[bytes] | None:
+        """The exact Kafka values of a stored stream's events, in seq order ("" the response's
+        own, else a view's); None when not stored."""
+        query = select(event_logs.c.log).where(
+            event_logs.c.response_id == rid, event_logs.c.stream == stream
+        )
+        async with self.engine.connect() as conn:
+            blob = (await conn.execute(query)).scalar()
+        return None if blob is None else eventlog.unpack(blob)
+
+
+def _row(r: StoredResponse) -> dict[str, Any]:
+    row = {name: getattr(r, name) for name in _COLUMNS}
+    row["models"] = dict(r.models)
+    row["sources"] = dict(r.sources)
+    row["views"] = list(r.views)
+    row["request_hash"] = r.request_hash
+    return row
