@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from agents import generation, views, watchdog
+from agents import generation, stats, views, watchdog
 from app.settings import Settings
 
 
@@ -37,4 +37,5 @@ def make_app(settings: Settings) -> faust.App:
     watchdog.register(app, settings)
     generation.register(app, settings)
     views.register(app, settings)
+    stats.register(app, settings)
     return app

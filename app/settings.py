@@ -91,6 +91,9 @@ class Settings:
     moderation_on_error: str = "block"
     # The plain view (for speech): fenced code is `skip`ped or `announce`d ("Code block.").
     plain_code: str = "announce"
+    # Analytics (docs/analytics.md): the minutes of per-model stats the stats agent keeps and an
+    # edge serves at GET /v1/stats.
+    stats_window_minutes: int = 60
     # Complete responses are stored here (app/storage/): SQLite in the data directory by
     # default, `postgresql://user:pass@host/db` in production (docs/storage.md).
     database_url: str = "sqlite+aiosqlite:///.tokenrelay/tokenrelay.db"
@@ -134,6 +137,10 @@ class Settings:
     @property
     def deadletter_topic(self) -> str:
         return f"{self.topic_prefix}.deadletter"
+
+    @property
+    def stats_topic(self) -> str:
+        return f"{self.topic_prefix}.stats"
 
     def view_topic(self, name: str) -> str:
         return f"{self.topic_prefix}.views.{name}"

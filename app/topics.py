@@ -15,6 +15,8 @@ from aiokafka.errors import TopicAlreadyExistsError
 from app import views
 from app.settings import Settings
 
+DAY_MS = 24 * 3600 * 1000
+
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
@@ -39,6 +41,17 @@ def specs(settings: Settings) -> list[TopicSpec]:
             {**retention, "cleanup.policy": "compact,delete", "segment.ms": "3600000"},
         ),
         TopicSpec(settings.deadletter_topic, 1, retention),
+        # Per-model stats partials (agents/stats.py), at most one record a second per key;
+        # compaction keeps the latest of each, a day of retention drops minutes long past.
+        TopicSpec(
+            settings.stats_topic,
+            1,
+            {
+                "cleanup.policy": "compact,delete",
+                "retention.ms": str(DAY_MS),
+                "segment.ms": "3600000",
+            },
+        ),
         # Transform outputs, one topic per view, co-partitioned with events.
         *(TopicSpec(settings.view_topic(name), p, retention) for name in views.names()),
     ]

@@ -22,6 +22,8 @@ from app.edge.metrics import Metrics
 from app.edge.pool import ConsumerPool
 from app.edge.routes import EXCEPTION_HANDLERS, ROUTES
 from app.edge.state import EdgeState
+from app.edge.stats import StatsReader, StatsWindow
+from app.edge.stats_metrics import StatsCollector
 from app.edge.stream import RAW_SEND, Streams
 from app.heap import settle_heap
 from app.producer import Publisher
@@ -48,8 +50,12 @@ def create_app(settings: Settings) -> Starlette:
         pool = ConsumerPool(settings, settings.edge_max_catchup_reads)
         publisher = Publisher(settings)
         streams = Streams()
+        window = StatsWindow(settings.stats_window_minutes)
+        metrics.registry.register(StatsCollector(window))
+        stats = StatsReader(settings, window, partitions[settings.stats_topic])
         await publisher.start()
         await fanout.start(partitions)
+        stats.start()
         app.state.edge = EdgeState(
             settings,
             metrics,
@@ -58,12 +64,14 @@ def create_app(settings: Settings) -> Starlette:
             Locator(settings, metrics, fanout, pool),
             publisher,
             streams,
+            stats=window,
         )
         settle_heap()
         try:
             yield
         finally:
             streams.close()
+            await stats.stop()
             await fanout.stop()
             await pool.close()
             await deadletters.stop()

@@ -197,6 +197,18 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"live": live}, status_code=200 if live else 503)
 
 
+async def stats_report(request: Request) -> Response:
+    """Per-model stats of the last `?minutes=` (default: all the edge keeps)."""
+    window = _state(request).stats
+    raw = request.query_params.get("minutes")
+    minutes = window.minutes
+    if raw is not None:
+        if not raw.isdigit() or not 1 <= int(raw) <= window.minutes:
+            raise BadRequest(f"minutes must be a whole number from 1 to {window.minutes}")
+        minutes = int(raw)
+    return JSONResponse(window.report(minutes))
+
+
 async def metrics(request: Request) -> Response:
     return Response(
         generate_latest(_state(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
@@ -255,6 +267,7 @@ ROUTES = [
     Route("/v1/responses/{rid}/cancel", cancel, methods=["POST"]),
     Route("/v1/events", stream_many),
     Route("/v1/models", list_models),
+    Route("/v1/stats", stats_report),
     Route("/healthz", healthz),
     Route("/metrics", metrics),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.edge.fanout import Fanout
 from app.edge.history import History
 from app.edge.lookup import Locator
 from app.edge.metrics import Metrics
+from app.edge.stats import StatsWindow
 from app.edge.stream import Streams
 from app.producer import Publisher
 from app.settings import Settings
@@ -22,3 +23,4 @@ class EdgeState:
     locator: Locator
     publisher: Publisher
     streams: Streams
+    stats: StatsWindow = field(default_factory=lambda: StatsWindow(60))  # GET /v1/stats
