@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from agents import generation, stats, views, watchdog
+from agents import generation, persist, stats, views, watchdog
 from app.settings import Settings
 
 
@@ -38,4 +38,5 @@ def make_app(settings: Settings) -> faust.App:
     generation.register(app, settings)
     views.register(app, settings)
     stats.register(app, settings)
+    persist.register(app, settings)
     return app

@@ -12,6 +12,7 @@ from faust import Worker
 from agents.app import make_app
 from app.heap import settle_heap
 from app.settings import Settings
+from app.storage.migrate import upgrade_if_sqlite
 from app.topics import ensure_topics
 
 log = logging.getLogger("tokenrelay.worker")
@@ -24,6 +25,8 @@ def run_worker(settings: Settings) -> int:
     # Faust would auto-create topics with the broker's default partition count; we create them
     # first, with ours. Its own table changelog it declares with `topic_partitions`.
     asyncio.run(ensure_topics(settings))
+    # A SQLite database (development) is migrated here; PostgreSQL by `tokenrelay db upgrade`.
+    asyncio.run(upgrade_if_sqlite(settings.database_url))
     app = make_app(settings)
     ready = False
 
