@@ -1,4 +1,4 @@
-"""The `tokenrelay` command: broker, worker, edge, up, publish, tail."""
+"""The `tokenrelay` command: broker, worker, edge, up, db, publish, tail."""
 
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--host")
     up.add_argument("--port", type=int)
     up.set_defaults(run=_up)
+    db = sub.add_parser("db", help="the database of complete responses (docs/storage.md)")
+    db.add_argument("action", choices=["upgrade", "revision"])
+    db.set_defaults(run=_db)
     publish = sub.add_parser("publish", help="publish standard input as a response")
     publish.add_argument("--id", required=True, dest="rid")
     publish.add_argument("--source", default="answer")
@@ -88,8 +91,20 @@ def _edge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db(args: argparse.Namespace) -> int:
+    from app.storage import migrate
+
+    url = Settings.from_env().database_url
+    if args.action == "upgrade":
+        asyncio.run(migrate.upgrade(url))
+    print(f"database at revision {asyncio.run(migrate.revision(url))}")
+    return 0
+
+
 def _up(args: argparse.Namespace) -> int:
     settings = Settings.from_env(edge_host=args.host, edge_port=args.port)
+    if _db(argparse.Namespace(action="upgrade")) != 0:
+        return 1
     own_broker = not os.environ.get("TOKENRELAY_KAFKA")
     if own_broker and _broker(argparse.Namespace(action="start")) != 0:
         return 1

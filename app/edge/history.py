@@ -5,21 +5,26 @@ A read borrows a pooled consumer for one chunk at a time and gives it back befor
 yielded, so a client that stops reading holds no consumer; the next chunk re-seeks where the
 last one stopped. The ordering rule applies as on the live path. A Kafka fault in the middle
 raises Unavailable: the reader ends its stream and the client resumes.
+
+Where Kafka no longer holds the start of what a reader needs, the stored copy (archive.py) is
+served instead, byte for byte the same frames; only when storage lacks it too is it `not retained`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from app import events
 from app.edge import sse
+from app.edge.archive import Archive
 from app.edge.metrics import Metrics
 from app.edge.pool import ConsumerPool, read_from
-from app.edge.tracked import Frame, Tracked, frame_of, key_parts
+from app.edge.tracked import SEQ, Frame, Tracked, frame_of, key_parts
 from app.errors import DecodeError, NotRetained, Unavailable
 from app.ordering import Order
 from app.settings import Settings
@@ -36,21 +41,66 @@ CHUNK_TIMEOUT_S = 10.0
 Settled = Callable[[Tracked, str, int], None]
 
 
+class MaybeGone(NotRetained):
+    """Nothing found where a stream without a known first offset would start, and Kafka has
+    deleted records before that point: its events may have been there."""
+
+
 class History:
     def __init__(
-        self, settings: Settings, metrics: Metrics, pool: ConsumerPool, settled: Settled
-    ) -> None:
+        self, settings: Settings, metrics: Metrics, pool: ConsumerPool, settled: Settled,
+        archive: Archive | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.metrics = metrics
         self.pool = pool
+        self.archive = archive
         self._settled = settled
 
     async def read(self, tracked: Tracked, after: int) -> AsyncIterator[list[Frame]]:
         """Batches of the frames with seq > `after`, in order, up to the log's end as of now.
 
-        Raises NotRetained, before yielding anything, when Kafka no longer holds seq after+1;
-        Unavailable when Kafka fails. Close it (contextlib.aclosing) when done with it early.
+        Raises NotRetained, before yielding anything, when neither Kafka nor storage holds seq
+        after+1; Unavailable when Kafka or storage fails. Close it (contextlib.aclosing) when
+        done with it early.
         """
+        if tracked.archived:
+            batches: list[list[Frame]] = []
+            if not await self._stored(tracked, after, batches):
+                raise NotRetained(f"events after {after} are no longer retained")
+            for batch in batches:
+                yield batch
+            return
+        yielded = False
+        try:
+            async with aclosing(self._kafka(tracked, after)) as kafka:
+                async for batch in kafka:
+                    yielded = True
+                    yield batch
+        except NotRetained as exc:
+            out: list[list[Frame]] = []
+            if yielded or not await self._stored(tracked, after, out):
+                if isinstance(exc, MaybeGone):
+                    return  # nothing found, as before storage existed: it may come live
+                raise
+            for batch in out:
+                yield batch
+
+    async def _stored(self, tracked: Tracked, after: int, out: list[list[Frame]]) -> bool:
+        """Fill `out` with the stored frames after `after`; False when storage lacks them (or
+        its copy lacks seq after+1: it was stored incomplete)."""
+        if self.archive is None:
+            return False
+        replay = await self.archive.replay(tracked, after)
+        if replay is None or (replay.frames and replay.frames[0][SEQ] != after + 1):
+            return False
+        if replay.final_seq:
+            self._settled(tracked, replay.status, replay.final_seq)
+        if replay.frames:
+            out.append(replay.frames)
+        return True
+
+    async def _kafka(self, tracked: Tracked, after: int) -> AsyncIterator[list[Frame]]:
         self.metrics.catchup_reads.inc()
         rid, view = key_parts(tracked.rid)
         topic = self.settings.events_topic if view is None else self.settings.view_topic(view)
@@ -58,7 +108,7 @@ class History:
         key = rid.encode()
         order = Order()
         expect = after + 1
-        position = end = trimmed = None
+        position = end = trimmed = unsure = None
         while position is None or position < end:
             try:
                 async with self.pool.consumer() as consumer, asyncio.timeout(CHUNK_TIMEOUT_S):
@@ -67,8 +117,10 @@ class History:
                         end = (await consumer.end_offsets([tp]))[tp]
                         wanted = await self._start(consumer, tp, tracked, after, end)
                         # Only a start Kafka has deleted makes events "no longer retained";
-                        # anything else not found is not stored yet and will come live.
+                        # anything else not found is not stored yet and will come live. A time
+                        # seek that lands on the log's first record may have missed deleted ones.
                         trimmed = wanted < begin
+                        unsure = tracked.first is None and begin > 0 and wanted <= begin
                         position = max(begin, wanted)
                     chunk, position = await _chunk(consumer, tp, position, end, key, order)
             except (KafkaError, OSError, TimeoutError) as exc:
@@ -90,6 +142,8 @@ class History:
                 return
         if trimmed and expect == after + 1 and max(tracked.final_seq, tracked.index_seq) > after:
             raise NotRetained(f"events after {after} are no longer retained")
+        if (trimmed or unsure) and expect == after + 1:
+            raise MaybeGone(f"events after {after} may no longer be retained")
 
     async def _start(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, tracked: Tracked, after: int,

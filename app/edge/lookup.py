@@ -8,7 +8,8 @@ first offset). A generated id carries its creation time, so the search starts at
 searched from the partition's beginning. The topic is compacted, so that costs about one record
 per retained response of the partition: tolerable for the rare resume of such an id on a fresh
 edge, and bounded by the shared consumer pool. Not found: wait up to the caller's
-budget for a just-created response to arrive live.
+budget for a just-created response to arrive live. Before that wait, storage (archive.py): a
+response whose index records Kafka no longer holds is served from there.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from app import ids, index
+from app.edge.archive import Archive
 from app.edge.fanout import Fanout
 from app.edge.metrics import Metrics
 from app.edge.pool import ConsumerPool, read_from
@@ -35,9 +37,11 @@ SEARCH_TIMEOUT_S = 10.0
 
 class Locator:
     def __init__(
-        self, settings: Settings, metrics: Metrics, fanout: Fanout, pool: ConsumerPool
-    ) -> None:
+        self, settings: Settings, metrics: Metrics, fanout: Fanout, pool: ConsumerPool,
+        archive: Archive | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
+        self.archive = archive
         self.metrics = metrics
         self.fanout = fanout
         self.pool = pool
@@ -68,6 +72,9 @@ class Locator:
             record = await self._search(rid)
             if record is not None:
                 return fanout.adopt(record)
+            stored = await self.archive.find(rid) if self.archive is not None else None
+            if stored is not None:
+                return stored
             remaining = wait_s - (time.monotonic() - started)
             if rid not in fanout.responses and remaining > 0:
                 await asyncio.wait([arrival], timeout=remaining)

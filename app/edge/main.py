@@ -1,5 +1,5 @@
-"""create_app(settings): the Starlette edge, with its Kafka consumers and producer started and
-stopped by the lifespan.
+"""create_app(settings): the Starlette edge, with its Kafka consumers, producer and storage (for
+replays beyond Kafka's retention) started and stopped by the lifespan.
 
 Shutdown: `close_streams(app)` ends every open SSE stream cleanly (clients reconnect). A server
 should call it when it starts shutting down, before it waits for connections to finish; the
@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from app.edge.archive import Archive
 from app.edge.deadletter import DeadLetters
 from app.edge.fanout import Fanout
 from app.edge.history import History
@@ -28,6 +29,8 @@ from app.edge.stream import RAW_SEND, Streams
 from app.heap import settle_heap
 from app.producer import Publisher
 from app.settings import Settings
+from app.storage.migrate import upgrade_if_sqlite
+from app.storage.store import Store
 from app.topics import ensure_topics
 
 
@@ -44,7 +47,11 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         partitions = await ensure_topics(settings)
+        # A SQLite database (development) is migrated here; PostgreSQL by `tokenrelay db upgrade`.
+        await upgrade_if_sqlite(settings.database_url)
+        store = Store.connect(settings.database_url)  # no connection until a replay needs one
         metrics = Metrics()
+        archive = Archive(store, metrics)
         deadletters = DeadLetters(settings)
         fanout = Fanout(settings, metrics, deadletters)
         pool = ConsumerPool(settings, settings.edge_max_catchup_reads)
@@ -60,8 +67,8 @@ def create_app(settings: Settings) -> Starlette:
             settings,
             metrics,
             fanout,
-            History(settings, metrics, pool, fanout.settled),
-            Locator(settings, metrics, fanout, pool),
+            History(settings, metrics, pool, fanout.settled, archive),
+            Locator(settings, metrics, fanout, pool, archive),
             publisher,
             streams,
             stats=window,
@@ -76,6 +83,7 @@ def create_app(settings: Settings) -> Starlette:
             await pool.close()
             await deadletters.stop()
             await publisher.stop()
+            await store.close()
 
     return EdgeApp(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
 

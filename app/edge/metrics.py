@@ -53,6 +53,11 @@ class Metrics:
             "Catch-up reads ended by a Kafka fault (the client resumes)",
             registry=r,
         )
+        self.archive_reads = Counter(
+            "tokenrelay_edge_archive_reads",
+            "Streams replayed from storage: Kafka no longer held them",
+            registry=r,
+        )
         self.responses = Counter(
             "tokenrelay_edge_responses_created", "Responses started via POST", registry=r
         )

@@ -22,7 +22,7 @@ from app.edge import multiplex, sse, withhold
 from app.edge.resume import Body, Reader, wire
 from app.edge.state import EdgeState
 from app.edge.stream import EventStream
-from app.edge.tracked import SEQ, SOURCE, TEXT, Tracked
+from app.edge.tracked import SEQ, SOURCE, TEXT, Tracked, view_key
 from app.errors import (
     BadRequest,
     BodyTooLarge,
@@ -104,6 +104,8 @@ def _view(edge: EdgeState, raw: Tracked, view: str) -> Tracked:
         raise BadRequest(f"unknown view {view[:64]!r}; views are {', '.join(app_views.names())}")
     if raw.views is not None and view not in raw.views:
         raise UnknownResponse(f"response {raw.rid[:200]!r} did not ask for the view {view!r}")
+    if raw.archived:  # only storage has it: so its views (history.py reads them there)
+        return Tracked(view_key(raw.rid, view), raw.partition, raw.created, archived=True)
     return edge.fanout.view_stream(raw, view)
 
 

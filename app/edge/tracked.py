@@ -130,6 +130,8 @@ class Tracked:
     checkpoints: list[tuple[int, int]] = field(default_factory=list)
     subscribers: set[Subscription] = field(default_factory=set)
     views: tuple[str, ...] | None = None  # the views it asked for, once an index record said
+    # Found only in storage (Kafka holds nothing of it): read from there (archive.py).
+    archived: bool = False
 
     @property
     def final_seq(self) -> int:
