@@ -1,0 +1,1 @@
+"""Runnable examples of jobs outside tokenrelay (`python -m examples.<name>` from the checkout)."""
