@@ -72,15 +72,26 @@ class Locator:
             record = await self._search(rid)
             if record is not None:
                 return fanout.adopt(record)
-            stored = await self.archive.find(rid) if self.archive is not None else None
+            # Storage next, unless the id was made so recently that it is surely on its way
+            # to Kafka (a reader racing its POST): that wait costs no database query.
+            created = ids.created_ms(rid)
+            fresh = created is not None and time.time() * 1000 - created < (
+                wait_s * 1000 + CLOCK_SKEW_MS
+            )
+            stored = None if fresh else await self._stored(rid)
             if stored is not None:
                 return stored
             remaining = wait_s - (time.monotonic() - started)
             if rid not in fanout.responses and remaining > 0:
                 await asyncio.wait([arrival], timeout=remaining)
+            if rid not in fanout.responses and fresh:
+                return await self._stored(rid)
             return fanout.responses.get(rid)
         finally:
             fanout.forget_arrival(rid, arrival)
+
+    async def _stored(self, rid: str) -> Tracked | None:
+        return await self.archive.find(rid) if self.archive is not None else None
 
     async def views(self, tracked: Tracked) -> tuple[str, ...]:
         """The views a response asked for. Known from any index record of it this edge read;
