@@ -130,9 +130,12 @@ class Watchdog:
             return
         self._count("ended")
         log.warning("ended %s at seq %d: no writer activity for %.0f s", rid, last + 1, silent_s)
-        await self._index(record, events.ERROR, last + 1)
+        await self._index(record, events.ERROR, last + 1, {"code": "producer_lost"})
 
-    async def _index(self, record: IndexRecord, state: str, seq: int) -> None:
+    async def _index(
+        self, record: IndexRecord, state: str, seq: int, summary: dict[str, Any] | None = None
+    ) -> None:
+        """`summary`: what it knows of the response (app/summary.py), for the stats agent."""
         publisher = await self._publisher_started()
         done = IndexRecord(
             rid=record.rid,
@@ -143,6 +146,7 @@ class Watchdog:
             seq=seq,
             first=record.first,
             last=record.last,
+            summary=summary,
         )
         topic = self.settings.responses_topic
         await publisher.send(topic, record.rid, done.encode(), partition=record.partition)

@@ -5,14 +5,18 @@ window (partials merged, bad records skipped) and its Prometheus series."""
 from __future__ import annotations
 
 import random
+from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from starlette.applications import Starlette
 
 from agents.stats import Stats
 from app import stats
+from app.edge.routes import EXCEPTION_HANDLERS, ROUTES
 from app.edge.stats import StatsWindow
 from app.edge.stats_metrics import StatsCollector
 from app.histogram import Histogram, bucket_of, upper_ms
@@ -125,12 +129,13 @@ async def test_the_agent_counts_terminal_records_once_and_publishes_changed_keys
     await agent.on_message(Message(IndexRecord("r", "open", 0, NOW_MS, NOW_MS), 0, 0))
     await agent.on_message(Message(terminal("done", summary()), 0, 1))
     await agent.on_message(Message(terminal("done", summary()), 0, 1))  # read again: no count
-    await agent.on_message(Message(terminal("error", None), 1, 5))  # watchdog's: no summary
+    # the watchdog's: no models (the writer is gone), its code only
+    await agent.on_message(Message(terminal("error", {"code": "producer_lost"}), 1, 5))
     await agent.publish()
     got = {stats.decode(v).key: stats.decode(v) for _, v in out.sent}
     assert set(got) == {f"demo\x1f{MINUTE}\x1f0", f"unknown\x1f{MINUTE}\x1f1"}
     assert got[f"demo\x1f{MINUTE}\x1f0"].aggregate.responses == 1
-    assert got[f"unknown\x1f{MINUTE}\x1f1"].aggregate.errors == {"unknown": 1}
+    assert got[f"unknown\x1f{MINUTE}\x1f1"].aggregate.errors == {"producer_lost": 1}
     await agent.publish()
     assert len(out.sent) == 2  # nothing changed since
 
@@ -196,3 +201,16 @@ def test_metrics_have_the_per_model_series() -> None:
     assert 'tokenrelay_model_ttft_seconds_bucket{le="0.256",model="openai/gpt"} 0.0' in text
     assert 'tokenrelay_model_ttft_seconds_bucket{le="0.512",model="openai/gpt"} 1.0' in text
     assert 'tokenrelay_model_ttft_seconds_count{model="openai/gpt"} 1.0' in text
+
+
+async def test_the_stats_endpoint_validates_minutes() -> None:
+    app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS)
+    app.state.edge = SimpleNamespace(stats=window_with(Partial("demo", MINUTE, 0, agg(2))))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
+        body = (await client.get("/v1/stats")).json()
+        assert body["window_minutes"] == 10 and body["total"]["responses"] == 2
+        assert (await client.get("/v1/stats?minutes=3")).json()["window_minutes"] == 3
+        for bad in ("0", "11", "-1", "x", "1.5"):
+            resp = await client.get(f"/v1/stats?minutes={bad}")
+            assert resp.status_code == 400 and resp.json()["error"]["code"] == "bad_request"
