@@ -54,8 +54,10 @@ class Stats:
         self.sweep(message.partition)
 
     def count(self, record: IndexRecord, partition: int, offset: int) -> None:
-        summary = Summary.parse(record.summary)
         minute = stats.minute_of(record.ts)
+        if minute < self.oldest():
+            return  # a first start reading days of the index: nobody would see these minutes
+        summary = Summary.parse(record.summary)
         for model in summary.models or (stats.UNKNOWN_MODEL,):
             key = _key(partition, model, minute)
             applied, aggregate = _load(self.table.get(key))
@@ -70,12 +72,16 @@ class Stats:
         if now - self.swept.get(partition, 0.0) < SWEEP_S:
             return
         self.swept[partition] = now
-        oldest = stats.minute_of(self.clock() * 1000) - self.settings.stats_window_minutes
+        oldest = self.oldest()
         prefix = f"{partition}{SEP}".encode()
         for key in [k for k in self.table.keys() if k.startswith(prefix)]:
             if int(key.rsplit(SEP.encode(), 1)[1]) < oldest:
                 del self.table[key]
                 self.dirty.pop(key, None)
+
+    def oldest(self) -> int:
+        """The first minute of the window."""
+        return stats.minute_of(self.clock() * 1000) - self.settings.stats_window_minutes
 
     async def publish(self) -> None:
         dirty, self.dirty = self.dirty, {}

@@ -144,9 +144,13 @@ async def test_the_agent_sweeps_minutes_past_the_window() -> None:
     table: dict[bytes, bytes] = {}
     agent = Stats(Settings(stats_window_minutes=5), table, Out(), clock=lambda: NOW_MS / 1000)
     await agent.on_message(Message(terminal("done", summary(), ts=1000.0), 0, 1))  # 1970
-    assert table == {}  # swept on the same record: far past the window
+    assert table == {}  # far past the window: not even counted
+    await agent.on_message(Message(terminal("done", summary(), ts=NOW_MS - 4 * 60_000), 0, 2))
+    await agent.on_message(Message(terminal("done", summary()), 0, 3))
+    assert len(table) == 2
+    agent.clock = lambda: NOW_MS / 1000 + 120  # two minutes on
     agent.swept.clear()
-    await agent.on_message(Message(terminal("done", summary()), 0, 2))
+    await agent.on_message(Message(IndexRecord("s", "open", 0, NOW_MS, NOW_MS), 0, 4))
     assert list(table) == [f"0\x1fdemo\x1f{MINUTE}".encode()]
 
 
