@@ -389,9 +389,11 @@ def views(d: dict[str, Any]) -> str:
     costs = " · ".join(f"`{name}` {us(v)}" for name, v in d["transforms"].items())
     return f"""## 6. Views
 
-{d["responses"]} responses at {d["rate"]:g} tokens/s, each asking for the views \
-{", ".join(f"`{v}`" for v in d["views"])} (except the first run), one reader each, on the raw \
-stream or on one view. A view event's latency is its arrival minus its raw event's `ts`: the \
+{d["responses"]} responses at {d["rate"]:g} tokens/s, each asking for two views (except the \
+first run): {" + ".join(f"`{v}`" for v in d["views"]["text"])}, or \
+{" + ".join(f"`{v}`" for v in d["views"]["moderated"])} for the moderated run (a moderated \
+response is served only through its moderated view); one reader each, on the raw stream or on \
+one view. A view event's latency is its arrival minus its raw event's `ts`: the \
 views agent's hop, without the moderation hold-back (which waits for text, not for the system). \
 Target (issue 9): a view adds ≤ 5 ms p99 over the raw stream.
 

@@ -1,5 +1,5 @@
-"""Views under load: responses at 30 tokens/s that each ask for two views (`sentences`,
-`moderated`), read on the raw stream and on each view, beside the same load without views; and
+"""Views under load: responses at 30 tokens/s that each ask for two views, read on the raw
+stream and on a view, beside the same load without views; and
 every built-in transform's CPU per raw token, measured in this process on the demo answer."""
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ from typing import Any
 from bench.context import Context
 from bench.scenarios import load
 
-VIEWS = ("sentences", "moderated")
+# Two views per response. A response that asks for `moderated` is served only through that view
+# (app/edge/withhold.py), so its raw stream is measured on responses asking for two others.
+TEXT_VIEWS = ("sentences", "plain")
+MODERATED_VIEWS = ("moderated", "sentences")
 # Rules of a realistic size that the demo answer never matches (its text must arrive unchanged).
-MODERATION = {"redact": [r"\b\d{3}-\d{2}-\d{4}\b", r"(?i:\bpassword:\s*\S+)"],
-              "block": [r"(?i:\bforbidden words?\b)"]}  # fmt: skip
+MODERATION = {"redact": [r"\b\d{3}-\d{2}-\d{4}\b", r"(?i)\bpassword:\s*\S+"],
+              "block": [r"(?i)\bforbidden words?\b"]}  # fmt: skip
 RESPONSES = 100  # the issue's load (full mode); smaller modes take their largest load below it
 COST_TOKENS = 4000
 PROMPT = "How does a Kafka consumer group rebalance when a member leaves?"
@@ -37,8 +40,9 @@ async def run(ctx: Context) -> dict[str, Any]:
     n = max(fitting) if fitting else min(ctx.mode.loads)
     variants: list[tuple[str, tuple[str, ...], str | None]] = [
         ("raw, no views asked", (), None),
-        ("raw", VIEWS, None),
-        *((f"view {v}", VIEWS, v) for v in VIEWS),
+        ("raw", TEXT_VIEWS, None),
+        ("view sentences", TEXT_VIEWS, "sentences"),
+        ("view moderated (rules)", MODERATED_VIEWS, "moderated"),
     ]
     runs = []
     for label, views, read in variants:
@@ -51,7 +55,7 @@ async def run(ctx: Context) -> dict[str, Any]:
     out = {
         "rate": ctx.mode.rate,
         "responses": n,
-        "views": list(VIEWS),
+        "views": {"text": list(TEXT_VIEWS), "moderated": list(MODERATED_VIEWS)},
         "runs": runs,
         "transforms": await transform_costs(COST_TOKENS if ctx.mode.name != "smoke" else 200),
     }
