@@ -12,6 +12,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from app.storage.engine import create_engine, is_sqlite
@@ -48,6 +49,13 @@ async def revision(url: str) -> str | None:
             )
     finally:
         await engine.dispose()
+
+
+def head() -> str | None:
+    """The newest revision of the migration scripts (what `upgrade` migrates to)."""
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPTS))
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def _upgrade(connection: Any, target: str) -> None:

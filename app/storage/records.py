@@ -38,6 +38,13 @@ class StoredResponse:
     def request_hash(self) -> str | None:
         return request_hash(self.request) if self.request is not None else None
 
+    @property
+    def cached_from(self) -> str | None:
+        """The response whose stored events this one replayed (the response cache), or None."""
+        hit = self.request.get("cache_hit") if self.request is not None else None
+        rid = hit.get("rid") if isinstance(hit, Mapping) else None
+        return rid if isinstance(rid, str) else None
+
 
 def request_hash(request: Mapping[str, Any]) -> str:
     """sha256 of a request's calls (models, messages or input, params) as canonical JSON: equal

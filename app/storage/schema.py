@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -40,7 +41,7 @@ responses = Table(
     # The generation request as <prefix>.requests carried it ({"rid", "calls", ...}); null for
     # a response an SDK user wrote. request_hash: sha256 of its calls, canonical JSON.
     Column("request", JSON),
-    Column("request_hash", String(64), index=True),
+    Column("request_hash", String(64)),
     Column("sources", JSON, nullable=False),  # {source: text}
     Column("usage", JSON),  # {source: usage}, from source.done events that carry it
     Column("error", JSON),  # the terminal error's {code, message, retriable, status}
@@ -50,6 +51,12 @@ responses = Table(
     # was found; `missing` says what is missing).
     Column("complete", Boolean, nullable=False),
     Column("missing", String(200)),
+    # The response cache (docs/cache.md): the response a cached one replayed. Only responses
+    # that ran a model are served from the cache, so an answer never outlives its TTL by being
+    # cached again.
+    Column("cached_from", String(256)),
+    # The cache's lookup: the newest done response of a request hash.
+    Index("ix_responses_request_hash_finished", "request_hash", "finished_ms"),
 )
 
 event_logs = Table(

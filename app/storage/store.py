@@ -79,6 +79,26 @@ class Store:
         values["views"] = tuple(values["views"] or ())
         return StoredResponse(**values)
 
+    async def latest_done(self, request_hash: str, since_ms: float) -> str | None:
+        """The newest response of `request_hash` that ended with `done` at or after `since_ms`,
+        stored whole and not itself a cached copy (the response cache's one indexed query)."""
+        c = responses.c
+        query = (
+            select(c.id)
+            .where(
+                c.request_hash == request_hash,
+                c.finished_ms >= since_ms,
+                c.status == "done",
+                c.complete.is_(True),
+                c.cached_from.is_(None),
+            )
+            .order_by(c.finished_ms.desc())
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            found: str | None = (await conn.execute(query)).scalar()
+        return found
+
     async def log(self, rid: str, stream: str = "") -> list[bytes] | None:
         """The exact Kafka values of a stored stream's events, in seq order ("" the response's
         own, else a view's); None when not stored."""
@@ -96,4 +116,5 @@ def _row(r: StoredResponse) -> dict[str, Any]:
     row["sources"] = dict(r.sources)
     row["views"] = list(r.views)
     row["request_hash"] = r.request_hash
+    row["cached_from"] = r.cached_from
     return row
