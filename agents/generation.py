@@ -24,8 +24,9 @@ import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from agents import cached
 from agents.sideread import SideReader
-from app import consumers, events
+from app import cache, consumers, events
 from app.errors import BadRequest
 from app.ids import partition_for
 from app.models.base import (
@@ -42,6 +43,7 @@ from app.models.calls import ANSWER, parse_calls
 from app.models.registry import Registry
 from app.producer import Publisher, ResponseWriter
 from app.settings import Settings
+from app.storage.store import Store
 from app.topics import ensure_topics
 from app.usage import Usage
 
@@ -150,8 +152,12 @@ async def _stop(tasks: list[asyncio.Task[None]]) -> None:
 class Generation:
     """This worker's running responses: take a request, cancel one, stop them all."""
 
-    def __init__(self, settings: Settings, publisher: Publisher, registry: Registry) -> None:
+    def __init__(
+        self, settings: Settings, publisher: Publisher, registry: Registry,
+        store: Store | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
+        self.store = store  # the response cache's stored answers (None: a hit cannot be read)
         self.sidereads = SideReader(settings, "tokenrelay-generation-takeover")
         # A request this old may have been taken by a worker that died: its death takes at
         # least a session timeout to move the request here, so younger ones cannot have been.
@@ -180,6 +186,9 @@ class Generation:
         views = request.get("views")
         if isinstance(views, list) and all(isinstance(v, str) for v in views):
             writer.views = tuple(views)
+        hit = cache.hit_of(request)  # the edge found a stored answer: replay it, no model call
+        if hit is not None:
+            writer.cached_from = hit.rid  # in its terminal index record too, as in `open`
         if rid in self.running:
             return  # delivered again while it runs here (a re-read after a rebalance)
         if rid in self.cancelled:
@@ -200,7 +209,7 @@ class Generation:
             await writer.cancelled()
             return
         old = written_ms is not None and events.now_ms() - written_ms > self.takeover_age_ms
-        task = asyncio.create_task(self._run(writer, calls, need, written_ms if old else None))
+        task = asyncio.create_task(self._run(writer, calls, need, written_ms if old else None, hit))
         self.running[rid] = task
         task.add_done_callback(lambda _: self.running.pop(rid, None))
 
@@ -227,16 +236,24 @@ class Generation:
             await asyncio.wait(tasks, timeout=STOP_GRACE_S)
 
     async def _run(
-        self, writer: ResponseWriter, calls: list[Call], slots: int, taken_over: float | None
-    ) -> None:
+        self, writer: ResponseWriter, calls: list[Call], slots: int, taken_over: float | None,
+        hit: cache.CacheHit | None = None,
+    ) -> None:  # fmt: skip
         rid = writer.rid
         try:
             if taken_over is not None and await self._started_elsewhere(writer, taken_over):
                 return
+            adapters = self._adapter
+            if hit is not None:
+                try:
+                    adapters = (await cached.load(self.store, hit)).adapter
+                except UpstreamError as exc:
+                    await fail(writer, exc)
+                    return
             await run_response(
                 writer,
                 calls,
-                self._adapter,
+                adapters,
                 self.limits,
                 lambda: rid in self.cancelling,
             )
@@ -330,8 +347,9 @@ def register(app: faust.App, settings: Settings) -> None:
     @app.agent(requests, name="generation")
     async def generate(stream: faust.StreamT[bytes]) -> None:
         registry = Registry(settings)
+        store = Store.connect(settings.database_url)  # no connection until a cache hit
         async with Publisher(settings) as publisher:
-            generation = Generation(settings, publisher, registry)
+            generation = Generation(settings, publisher, registry, store)
             control = asyncio.create_task(follow_control(settings, generation))
             try:
                 async for event in stream.events():
@@ -344,3 +362,4 @@ def register(app: faust.App, settings: Settings) -> None:
                 await generation.stop()
                 await generation.sidereads.close()
                 await registry.aclose()
+                await store.close()

@@ -38,6 +38,9 @@ class IndexRecord:
     options: dict[str, Any] | None = None
     # Terminal records only: what the whole response used and took (app/summary.py).
     summary: dict[str, Any] | None = None
+    # A response the cache answered (app/cache.py): the response whose stored events it
+    # replays. In every record of it, as `views` are, so compaction keeps it.
+    cached_from: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -60,6 +63,8 @@ class IndexRecord:
             out["options"] = self.options
         if self.summary:
             out["summary"] = self.summary
+        if self.cached_from:
+            out["cached_from"] = self.cached_from
         return orjson.dumps(out)
 
 
@@ -80,6 +85,7 @@ def decode(raw: bytes | None) -> IndexRecord:
             views=_views(obj.get("views")),
             options=_options(obj.get("options")),
             summary=_summary(obj.get("summary")),
+            cached_from=_cached_from(obj.get("cached_from")),
         )
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise DecodeError(f"not an index record: {exc}") from None
@@ -118,3 +124,9 @@ def _summary(value: Any) -> dict[str, Any] | None:
     if value is not None and not isinstance(value, dict):
         raise TypeError("field 'summary' is not an object")
     return value
+
+
+def _cached_from(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError("field 'cached_from' is not a response id")
+    return value or None

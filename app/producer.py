@@ -240,6 +240,7 @@ class ResponseWriter:
         self.failed: str | None = None
         self._announced = announced
         self.views: tuple[str, ...] = ()  # named in its index records (app/index.py)
+        self.cached_from: str | None = None  # likewise: the response cache's source, if any
         self.tally = Tally()  # its terminal record's summary (app/summary.py)
         self._pending: list[_Pending] = []
         self._in_flight = 0
@@ -429,6 +430,7 @@ class ResponseWriter:
             first=self.first,
             last=self.last,
             views=self.views,
+            cached_from=self.cached_from,
         )
 
     async def _index(

@@ -101,6 +101,9 @@ class Settings:
     # this long for a response's views to end before storing it without them.
     persist_batch: int = 200
     persist_views_wait_s: float = 10.0
+    # The response cache (docs/cache.md): a `"cache": true` request is answered from a stored
+    # response of the same request that ended `done` at most this long ago; 0 turns it off.
+    cache_ttl_s: float = 3600.0
     demo_tokens: int = 400
     demo_rate: float = 50.0
     demo_first_token_ms: float = 0.0

@@ -39,8 +39,9 @@ class Archive:
         if stored is None:
             return None
         tracked = Tracked(
-            rid, stored.partition, stored.created_ms, views=stored.views, archived=True
-        )
+            rid, stored.partition, stored.created_ms, views=stored.views, archived=True,
+            cached_from=stored.cached_from,
+        )  # fmt: skip
         tracked.settle(stored.status, stored.last_seq)
         return tracked
 

@@ -20,6 +20,7 @@ class Entry:
     final_seq: int
     status: str
     views: tuple[str, ...] | None = None  # what it asked for: the edge withholds by it
+    cached_from: str | None = None  # the response cache's source (its snapshot says so)
 
     @classmethod
     def of(cls, tracked: Tracked) -> Entry:
@@ -28,13 +29,13 @@ class Entry:
             first = tracked.checkpoints[0][1]
         return cls(
             tracked.rid, tracked.partition, first, tracked.created, tracked.final_seq,
-            tracked.status, tracked.views,
+            tracked.status, tracked.views, tracked.cached_from,
         )  # fmt: skip
 
     def tracked(self) -> Tracked:
         """A detached Tracked for a reader: finished, nothing in a ring, read from Kafka."""
         out = Tracked(self.rid, self.partition, created=self.created, first=self.first,
-                      views=self.views)  # fmt: skip
+                      views=self.views, cached_from=self.cached_from)  # fmt: skip
         out.settle(self.status, self.final_seq)
         return out
 
@@ -46,7 +47,8 @@ class Directory:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        # (partition, first, created, final_seq, status, views): a tuple of strings is atomic too
+        # (partition, first, created, final_seq, status, views, cached_from): a tuple of
+        # strings is atomic too
         self._entries: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -67,7 +69,7 @@ class Directory:
             return
         self._entries[entry.rid] = (
             entry.partition, entry.first, entry.created, entry.final_seq, entry.status,
-            entry.views,
+            entry.views, entry.cached_from,
         )  # fmt: skip
         self._entries.move_to_end(entry.rid)
         while len(self._entries) > self.size:

@@ -171,6 +171,7 @@ class Fanout:
             tracked = Tracked(
                 record.rid, record.partition, record.created, first=record.first,
                 from_start=live and record.state == index.OPEN, views=record.views,
+                cached_from=record.cached_from,
             )  # fmt: skip
             if record.terminal and not live:
                 tracked.index_seq = record.seq
@@ -180,6 +181,7 @@ class Fanout:
         tracked.created = tracked.created or record.created
         if record.views or record.state == index.OPEN:
             tracked.views = record.views
+        tracked.cached_from = tracked.cached_from or record.cached_from
         if tracked.first is None:
             tracked.first = record.first
         tracked.index_seq = max(tracked.index_seq, record.seq)

@@ -165,4 +165,5 @@ def _merge(
         record,
         created=latest.created or record.created,
         first=record.first if record.first is not None else latest.first,
+        cached_from=record.cached_from or latest.cached_from,
     )

@@ -15,6 +15,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from app.edge.archive import Archive
+from app.edge.cached import ResponseCache
 from app.edge.deadletter import DeadLetters
 from app.edge.fanout import Fanout
 from app.edge.history import History
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> Starlette:
             publisher,
             streams,
             stats=window,
+            cache=ResponseCache(store, metrics, settings.cache_ttl_s),
         )
         settle_heap()
         try:

@@ -61,3 +61,13 @@ class Metrics:
         self.responses = Counter(
             "tokenrelay_edge_responses_created", "Responses started via POST", registry=r
         )
+        self.cache_hits = Counter(
+            "tokenrelay_edge_cache_hits",
+            "POSTs with cache:true answered from storage (no model call)",
+            registry=r,
+        )
+        self.cache_misses = Counter(
+            "tokenrelay_edge_cache_misses",
+            "POSTs with cache:true that ran the model (nothing stored matched within the TTL)",
+            registry=r,
+        )

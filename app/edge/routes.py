@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from app import cache
 from app import views as app_views
 from app.edge import multiplex, sse, withhold
 from app.edge.resume import Body, Reader, wire
@@ -50,6 +51,7 @@ async def create_response(request: Request) -> Response:
     body = await _json_body(request, edge.settings.edge_max_body)
     calls = parse_calls(body, edge.settings.generation_max_calls)
     views, options = app_views.parse(body, calls)
+    ask = cache.parse(body)
     catalog = Catalog(edge.settings)
     for call in calls:
         catalog.check(call.model)
@@ -57,6 +59,13 @@ async def create_response(request: Request) -> Response:
     request_value: dict[str, Any] = {"rid": writer.rid, "calls": [c.to_dict() for c in calls]}
     if views:
         request_value["views"] = list(views)
+    # A hit is decided here, before `open`, so every record of the response says `cached`.
+    hit = None
+    if ask is not None and edge.cache is not None:
+        hit = await edge.cache.lookup(request_value["calls"], ask)
+    if hit is not None:
+        request_value["cache_hit"] = hit.to_dict()
+        writer.cached_from = hit.rid
     try:
         async with asyncio.timeout(KAFKA_WRITE_TIMEOUT_S):
             # The index's `open` (readers find the response at once) and the request, sent
@@ -72,14 +81,16 @@ async def create_response(request: Request) -> Response:
     except KAFKA_FAULTS as exc:
         raise Unavailable(f"Kafka is not reachable: {exc!r}") from None
     edge.metrics.responses.inc()
-    return JSONResponse(
-        {
-            "id": writer.rid,
-            "events_url": f"/v1/responses/{writer.rid}/events",
-            "status": "in_progress",
-        },
-        status_code=201,
-    )
+    answer: dict[str, Any] = {
+        "id": writer.rid,
+        "events_url": f"/v1/responses/{writer.rid}/events",
+        "status": "in_progress",
+    }
+    if ask is not None:
+        answer["cached"] = hit is not None
+    if hit is not None:
+        answer["cached_from"] = hit.rid
+    return JSONResponse(answer, status_code=201)
 
 
 async def stream_events(request: Request) -> Response:
@@ -166,6 +177,9 @@ async def snapshot(request: Request) -> Response:
     }
     if hidden:
         body["moderated_url"] = withhold.moderated_url(tracked.rid)
+    if tracked.cached_from is not None:
+        body["cached"] = True
+        body["cached_from"] = tracked.cached_from
     return JSONResponse(body)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.edge.cached import ResponseCache
 from app.edge.fanout import Fanout
 from app.edge.history import History
 from app.edge.lookup import Locator
@@ -24,3 +25,4 @@ class EdgeState:
     publisher: Publisher
     streams: Streams
     stats: StatsWindow = field(default_factory=lambda: StatsWindow(60))  # GET /v1/stats
+    cache: ResponseCache | None = None  # POST's "cache": true (None: never a hit)

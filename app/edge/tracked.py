@@ -132,6 +132,7 @@ class Tracked:
     views: tuple[str, ...] | None = None  # the views it asked for, once an index record said
     # Found only in storage (Kafka holds nothing of it): read from there (archive.py).
     archived: bool = False
+    cached_from: str | None = None  # the response cache's source, once an index record said
 
     @property
     def final_seq(self) -> int:
