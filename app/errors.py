@@ -43,6 +43,21 @@ class UnknownResponse(TokenRelayError):
     code = "unknown_response"
 
 
+class UnknownConversation(TokenRelayError):
+    """No turn of this conversation is known."""
+
+    status = 404
+    code = "unknown_conversation"
+
+
+class TurnInProgress(TokenRelayError):
+    """An earlier turn of the conversation is not stored yet (still streaming, or just ended)."""
+
+    retriable = True
+    status = 409
+    code = "turn_in_progress"
+
+
 class Withheld(TokenRelayError):
     """A stream ordinary readers may not read (the raw stream of a moderated response)."""
 

@@ -41,6 +41,9 @@ class IndexRecord:
     # A response the cache answered (app/cache.py): the response whose stored events it
     # replays. In every record of it, as `views` are, so compaction keeps it.
     cached_from: str | None = None
+    # `open` of a conversation's turn (app/conversation.py): {"id", "turn", "prompt"}, so every
+    # edge learns the conversation's new responses from the index it already reads.
+    conversation: dict[str, Any] | None = None
 
     @property
     def terminal(self) -> bool:
@@ -65,6 +68,8 @@ class IndexRecord:
             out["summary"] = self.summary
         if self.cached_from:
             out["cached_from"] = self.cached_from
+        if self.conversation:
+            out["conversation"] = self.conversation
         return orjson.dumps(out)
 
 
@@ -86,6 +91,7 @@ def decode(raw: bytes | None) -> IndexRecord:
             options=_options(obj.get("options")),
             summary=_summary(obj.get("summary")),
             cached_from=_cached_from(obj.get("cached_from")),
+            conversation=_conversation(obj.get("conversation")),
         )
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise DecodeError(f"not an index record: {exc}") from None
@@ -130,3 +136,15 @@ def _cached_from(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise TypeError("field 'cached_from' is not a response id")
     return value or None
+
+
+def _conversation(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("id"), str)
+        or not isinstance(value.get("turn"), int)
+    ):
+        raise TypeError("field 'conversation' is not {id, turn, prompt}")
+    return value

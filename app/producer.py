@@ -241,6 +241,7 @@ class ResponseWriter:
         self._announced = announced
         self.views: tuple[str, ...] = ()  # named in its index records (app/index.py)
         self.cached_from: str | None = None  # likewise: the response cache's source, if any
+        self.conversation: dict[str, Any] | None = None  # its `open` only (app/conversation.py)
         self.tally = Tally()  # its terminal record's summary (app/summary.py)
         self._pending: list[_Pending] = []
         self._in_flight = 0
@@ -443,6 +444,8 @@ class ResponseWriter:
         record = self._record(state)
         if options or summary:
             record = dataclasses.replace(record, options=options, summary=summary)
+        if state == index.OPEN and self.conversation:
+            record = dataclasses.replace(record, conversation=self.conversation)
         await pub.send(pub.settings.responses_topic, self.rid, record.encode())
 
 

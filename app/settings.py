@@ -101,6 +101,14 @@ class Settings:
     # this long for a response's views to end before storing it without them.
     persist_batch: int = 200
     persist_views_wait_s: float = 10.0
+    # Conversations (docs/conversations.md): a turn waits at most this long for the earlier
+    # turns to be stored (then 409); its context keeps the latest turns within both caps; the
+    # edge remembers in-flight turns of this many conversations, each until idle this long.
+    conversation_wait_s: float = 5.0
+    conversation_max_turns: int = 50
+    conversation_max_chars: int = 200_000
+    edge_conversations: int = 10_000
+    edge_conversation_idle_s: float = 600.0
     # The response cache (docs/cache.md): a `"cache": true` request is answered from a stored
     # response of the same request that ended `done` at most this long ago; 0 turns it off.
     cache_ttl_s: float = 3600.0

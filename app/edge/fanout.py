@@ -25,6 +25,7 @@ from app.edge.deadletter import DeadLetters
 from app.edge.directory import Directory, Entry
 from app.edge.metrics import Metrics
 from app.edge.pace import QUIET_WAIT_MS, Pacer
+from app.edge.recent_turns import RecentTurns
 from app.edge.tracked import DATA, Frame, Subscription, Tracked, frame_of, view_key
 from app.errors import DecodeError
 from app.settings import Settings
@@ -54,6 +55,10 @@ class Fanout:
         self._views: dict[str, str] = {}  # view topic -> view name
         self._pacer = Pacer(settings.edge_fetch_wait_ms)
         self._tasks: list[asyncio.Task[None]] = []
+        # Conversations' turns opened since this edge started (conversations.py follows them).
+        self.conversations = RecentTurns(
+            settings.edge_conversations, settings.edge_conversation_idle_s
+        )
 
     @property
     def live(self) -> bool:
@@ -159,6 +164,8 @@ class Fanout:
             log.warning("undecodable index record: %s", exc)
             return
         self.adopt(record, live=True)
+        if record.conversation is not None and record.state == index.OPEN:
+            self.conversations.opened(record)  # after adopt: its streams find it tracked
 
     def adopt(self, record: index.IndexRecord, live: bool = False) -> Tracked:
         """The response an index record names, tracked from now on (a record read live, or

@@ -72,6 +72,7 @@ def create_app(settings: Settings) -> Starlette:
             Locator(settings, metrics, fanout, pool, archive),
             publisher,
             streams,
+            store=store,
             stats=window,
             cache=ResponseCache(store, metrics, settings.cache_ttl_s),
         )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Generic, TypeVar
 
 from app.edge import sse
 from app.edge.resume import Body, Reader
@@ -21,13 +22,14 @@ log = logging.getLogger(__name__)
 # readers, whose own bounded queues then overflow into catch-up reads: memory stays flat.
 QUEUE_BATCHES = 256
 MAX_RID = 200
+T = TypeVar("T")
 
 
 def parse_streams(raw: str | None, max_streams: int) -> dict[str, int]:
     """`RID1:12,RID2` -> {RID1: 12, RID2: 0}, in the order given."""
     if not raw:
         raise BadRequest("give ?streams=RID1:N1,RID2:N2 (the responses and their positions)")
-    out = _vector(raw)
+    out = parse_vector(raw)
     if len(out) > max_streams:
         raise BadRequest(f"at most {max_streams} streams per connection, got {len(out)}")
     return out
@@ -37,7 +39,7 @@ def resume_at(streams: dict[str, int], last_event_id: str | None) -> dict[str, i
     """Positions from a Last-Event-ID vector win over the query's, as on the single stream."""
     if not last_event_id:
         return streams
-    held = _vector(last_event_id)
+    held = parse_vector(last_event_id)
     unknown = set(held) - set(streams)
     if unknown:
         raise BadCursor(f"Last-Event-ID names responses not in ?streams=: {sorted(unknown)[:5]}")
@@ -59,7 +61,7 @@ def frame_head(frame: bytes) -> tuple[int, str]:
     return int(first[4:]), second[7:].decode()
 
 
-def _vector(raw: str) -> dict[str, int]:
+def parse_vector(raw: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for item in raw.split(","):
         rid, colon, pos = item.strip().rpartition(":")
@@ -103,19 +105,18 @@ class Multiplex:
     async def _merge(
         self, feeds: list[tuple[str, Body[list[Frame]]]], positions: dict[str, int]
     ) -> AsyncIterator[bytes]:
-        queue: asyncio.Queue[tuple[str, list[Frame] | None]] = asyncio.Queue(QUEUE_BATCHES)
-        pumps = [asyncio.create_task(_pump(rid, feed, queue)) for rid, feed in feeds]
+        merge = Merge()
+        for rid, feed in feeds:
+            merge.join(rid, feed)
         live = {rid for rid, _ in feeds}
         try:
             while live:
-                try:
-                    item = await asyncio.wait_for(queue.get(), self.heartbeat_s)
-                except TimeoutError:
+                ready = await merge.ready(self.heartbeat_s)
+                if not ready:
                     yield sse.PING
                     continue
                 out: list[bytes] = []
-                while True:
-                    rid, batch = item
+                for rid, batch in ready:
                     if batch is None:
                         if rid in live:
                             # Its reader ended before the terminal event (it could not serve the
@@ -129,25 +130,49 @@ class Multiplex:
                             out.append(relabel(frame[DATA], vector(positions)))
                             if frame[TERMINAL]:
                                 live.discard(rid)
-                    if queue.empty():
-                        break
-                    item = queue.get_nowait()
                 for chunk in sse.writes(out):  # everything ready, across responses
                     yield chunk
         finally:
-            for pump in pumps:
-                pump.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
+            await merge.close()
+
+
+class Merge(Generic[T]):
+    """Readers' batches through one bounded queue, as they come; a reader may join at any time
+    (a conversation's new response, conversations.py). `ready` gives everything queued at a
+    wake-up, as (key, batch) and (key, None) once that reader has ended."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[str, list[T] | None]] = asyncio.Queue(QUEUE_BATCHES)
+        self._pumps: list[asyncio.Task[None]] = []
+
+    def join(self, key: str, feed: AsyncIterable[list[T]]) -> None:
+        self._pumps = [p for p in self._pumps if not p.done()]
+        self._pumps.append(asyncio.create_task(_pump(key, feed, self.queue)))
+
+    async def ready(self, timeout_s: float) -> list[tuple[str, list[T] | None]]:
+        """What is queued at the next wake-up; [] when nothing came for `timeout_s`."""
+        try:
+            out = [await asyncio.wait_for(self.queue.get(), timeout_s)]
+        except TimeoutError:
+            return []
+        while not self.queue.empty():
+            out.append(self.queue.get_nowait())
+        return out
+
+    async def close(self) -> None:
+        for pump in self._pumps:
+            pump.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
 
 
 async def _pump(
-    rid: str, feed: Body[list[Frame]], queue: asyncio.Queue[tuple[str, list[Frame] | None]]
+    key: str, feed: AsyncIterable[list[T]], queue: asyncio.Queue[tuple[str, list[T] | None]]
 ) -> None:
-    """Feed one response's batches into the connection's queue, then None for its end."""
+    """Feed one reader's batches into the connection's queue, then None for its end."""
     try:
         async for batch in feed:
             if batch:  # a reader's idle heartbeat: the connection sends its own
-                await queue.put((rid, batch))
+                await queue.put((key, batch))
     except Exception:
-        log.exception("reader of %s failed", rid)
-    await queue.put((rid, None))
+        log.exception("reader of %s failed", key)
+    await queue.put((key, None))

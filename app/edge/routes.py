@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from app import cache
 from app import views as app_views
-from app.edge import multiplex, sse, withhold
+from app.edge import continuation, conversations, multiplex, sse, withhold
 from app.edge.resume import Body, Reader, wire
 from app.edge.state import EdgeState
 from app.edge.stream import EventStream
@@ -55,8 +55,12 @@ async def create_response(request: Request) -> Response:
     catalog = Catalog(edge.settings)
     for call in calls:
         catalog.check(call.model)
+    calls, continued = await continuation.of_request(edge, body, calls)  # stored turns first
     writer = edge.publisher.response(new_response_id())
     request_value: dict[str, Any] = {"rid": writer.rid, "calls": [c.to_dict() for c in calls]}
+    if continued is not None:
+        request_value["conversation"] = continued.record
+        writer.conversation = continued.index
     if views:
         request_value["views"] = list(views)
     # A hit is decided here, before `open`, so every record of the response says `cached`.
@@ -90,6 +94,8 @@ async def create_response(request: Request) -> Response:
         answer["cached"] = hit is not None
     if hit is not None:
         answer["cached_from"] = hit.rid
+    if continued is not None:
+        answer.update(continued.answer())
     return JSONResponse(answer, status_code=201)
 
 
@@ -282,6 +288,8 @@ ROUTES = [
     Route("/v1/responses/{rid}", snapshot),
     Route("/v1/responses/{rid}/cancel", cancel, methods=["POST"]),
     Route("/v1/events", stream_many),
+    Route("/v1/conversations/{cid}", conversations.list_turns),
+    Route("/v1/conversations/{cid}/events", conversations.stream_turns),
     Route("/v1/models", list_models),
     Route("/v1/stats", stats_report),
     Route("/healthz", healthz),

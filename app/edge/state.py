@@ -13,6 +13,7 @@ from app.edge.stats import StatsWindow
 from app.edge.stream import Streams
 from app.producer import Publisher
 from app.settings import Settings
+from app.storage.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,5 +25,6 @@ class EdgeState:
     locator: Locator
     publisher: Publisher
     streams: Streams
+    store: Store | None = None  # conversations' turns (None: no conversations)
     stats: StatsWindow = field(default_factory=lambda: StatsWindow(60))  # GET /v1/stats
     cache: ResponseCache | None = None  # POST's "cache": true (None: never a hit)

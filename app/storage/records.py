@@ -45,6 +45,19 @@ class StoredResponse:
         rid = hit.get("rid") if isinstance(hit, Mapping) else None
         return rid if isinstance(rid, str) else None
 
+    @property
+    def conversation_id(self) -> str | None:
+        """The conversation this response is a turn of (app/conversation.py), or None."""
+        conv = self.request.get("conversation") if self.request is not None else None
+        cid = conv.get("id") if isinstance(conv, Mapping) else None
+        return cid if isinstance(cid, str) else None
+
+    @property
+    def turn(self) -> int | None:
+        conv = self.request.get("conversation") if self.request is not None else None
+        turn = conv.get("turn") if isinstance(conv, Mapping) else None
+        return turn if isinstance(turn, int) and not isinstance(turn, bool) else None
+
 
 def request_hash(request: Mapping[str, Any]) -> str:
     """sha256 of a request's calls (models, messages or input, params) as canonical JSON: equal

@@ -57,6 +57,10 @@ responses = Table(
     Column("cached_from", String(256)),
     # The cache's lookup: the newest done response of a request hash.
     Index("ix_responses_request_hash_finished", "request_hash", "finished_ms"),
+    # Conversations (docs/conversations.md): the conversation a turn belongs to and its number.
+    Column("conversation_id", String(128)),
+    Column("turn", Integer),
+    Index("ix_responses_conversation", "conversation_id", "turn"),
 )
 
 event_logs = Table(

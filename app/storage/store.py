@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -73,11 +73,7 @@ class Store:
         async with self.engine.connect() as conn:
             result = await conn.execute(select(responses).where(responses.c.id == rid))
             row = result.mappings().first()
-        if row is None:
-            return None
-        values = {name: row[name] for name in _COLUMNS}
-        values["views"] = tuple(values["views"] or ())
-        return StoredResponse(**values)
+        return None if row is None else _response(row)
 
     async def latest_done(self, request_hash: str, since_ms: float) -> str | None:
         """The newest response of `request_hash` that ended with `done` at or after `since_ms`,
@@ -99,6 +95,20 @@ class Store:
             found: str | None = (await conn.execute(query)).scalar()
         return found
 
+    async def conversation(self, cid: str) -> list[StoredResponse]:
+        """The stored turns of a conversation, in order (turn, creation), without their logs.
+        A response stored with no conversation is the first turn of the conversation named
+        by its id (one continued with `previous_response_id`)."""
+        c = responses.c
+        query = (
+            select(responses)
+            .where(or_(c.conversation_id == cid, and_(c.id == cid, c.conversation_id.is_(None))))
+            .order_by(func.coalesce(c.turn, 1), c.created_ms, c.id)  # a root is turn 1
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_response(row) for row in rows]
+
     async def log(self, rid: str, stream: str = "") -> list[bytes] | None:
         """The exact Kafka values of a stored stream's events, in seq order ("" the response's
         own, else a view's); None when not stored."""
@@ -110,6 +120,12 @@ class Store:
         return None if blob is None else eventlog.unpack(blob)
 
 
+def _response(row: Any) -> StoredResponse:
+    values = {name: row[name] for name in _COLUMNS}
+    values["views"] = tuple(values["views"] or ())
+    return StoredResponse(**values)
+
+
 def _row(r: StoredResponse) -> dict[str, Any]:
     row = {name: getattr(r, name) for name in _COLUMNS}
     row["models"] = dict(r.models)
@@ -117,4 +133,6 @@ def _row(r: StoredResponse) -> dict[str, Any]:
     row["views"] = list(r.views)
     row["request_hash"] = r.request_hash
     row["cached_from"] = r.cached_from
+    row["conversation_id"] = r.conversation_id
+    row["turn"] = r.turn
     return row
