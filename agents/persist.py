@@ -10,10 +10,11 @@ when the database has committed. Here an offset is committed only after the tran
 stored its responses, so a crash (SIGKILL) re-delivers at most the batch in flight, and the
 store's unique id stores nothing twice. Its lag is the group's lag, visible with Kafka's tools.
 
-Per batch (whatever the index holds, up to `persist_batch` terminal records): drop those already
-stored, read the rest's events one partition range at a time (collect.py), wait up to
-`persist_views_wait_s` for their views to end, then one transaction. A response whose events
-Kafka no longer holds is stored as found, flagged incomplete; undecodable records are skipped.
+Per batch (whatever the index holds, up to `persist_batch` records): of its terminal records,
+drop those already stored, read the rest's events one partition range at a time (collect.py),
+wait up to `persist_views_wait_s` for their views to end, then one transaction. A response
+whose events Kafka no longer holds is stored as found, flagged incomplete; undecodable records
+are skipped.
 """
 
 from __future__ import annotations

@@ -97,8 +97,9 @@ class Settings:
     # Complete responses are stored here (app/storage/): SQLite in the data directory by
     # default, `postgresql://user:pass@host/db` in production (docs/storage.md).
     database_url: str = "sqlite+aiosqlite:///.tokenrelay/tokenrelay.db"
-    # The persist agent stores up to this many responses per transaction, and waits at most
-    # this long for a response's views to end before storing it without them.
+    # The persist agent takes up to this many index records a batch (a few per response; the
+    # batch's complete responses are one transaction), and waits at most this long for a
+    # response's views to end before storing them as far as they got.
     persist_batch: int = 200
     persist_views_wait_s: float = 10.0
     # Conversations (docs/conversations.md): a turn waits at most this long for the earlier

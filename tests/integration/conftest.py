@@ -28,6 +28,8 @@ def make_settings(bootstrap: str, workdir: Path) -> Settings:
         topic_prefix=f"it{secrets.token_hex(5)}",
         partitions=4,
         worker_datadir=str(workdir / "worker-data"),
+        # Each test's own SQLite file (migrated by its worker and edge at start).
+        database_url=f"sqlite:///{workdir / 'tokenrelay.db'}",
         # A SIGKILLed worker's partitions move to its replacement after this long.
         worker_session_timeout_s=3.0,
         edge_unknown_wait_ms=500,
