@@ -330,7 +330,8 @@ def _cancel_of(value: bytes | None) -> str | None:
     except orjson.JSONDecodeError:
         return None
     if isinstance(obj, dict) and obj.get("action") == "cancel" and isinstance(obj.get("rid"), str):
-        return str(obj["rid"])
+        # A cancel of a response already over is there for the audit log only.
+        return None if obj.get("in_flight") is False else str(obj["rid"])
     return None
 
 

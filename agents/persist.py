@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer
@@ -29,10 +31,11 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from agents.collect import Collector
 from agents.recording import Read, record, views_done
-from app import consumers, events, index
+from app import audit, consumers, events, index
 from app.errors import DecodeError
 from app.index import IndexRecord
 from app.settings import Settings
+from app.storage.audit import AuditLog
 from app.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,15 +44,21 @@ VIEWS_POLL_S = 0.2
 
 
 class Persister:
+    """Stores the index's complete responses, and keeps the audit log (app/audit.py): a record
+    per newly stored response in the transaction that stores it (Store.put), and one per cancel
+    this group reads on <prefix>.control, keyed by its offset, so each is appended once."""
+
     def __init__(self, settings: Settings, store: Store, collector: Collector) -> None:
         self.settings = settings
         self.store = store
         self.collector = collector
+        self.audit = AuditLog(store.engine)
         self.counts: dict[str, int] = {}
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
             self.settings.responses_topic,
+            self.settings.control_topic,  # cancels, for the audit log
             bootstrap_servers=self.settings.kafka,
             group_id=f"{self.settings.topic_prefix}-persist",
             client_id="tokenrelay-persist",
@@ -64,10 +73,17 @@ class Persister:
                 fetched = await consumer.getmany(
                     timeout_ms=1000, max_records=self.settings.persist_batch
                 )
-                batch = terminal_records([r.value for rs in fetched.values() for r in rs])
-                while batch:
+                index_values = [
+                    r.value for tp, rs in fetched.items() for r in rs
+                    if tp.topic == self.settings.responses_topic
+                ]  # fmt: skip
+                batch = terminal_records(index_values)
+                actions = control_entries(fetched, self.settings.control_topic)
+                while batch or actions:
                     try:
                         await self.persist(batch)
+                        # Their own transaction: a re-delivered action's key is in the log.
+                        await self.audit.append(actions)
                         break
                     except Exception as exc:
                         # Never crash the worker: the database or Kafka comes back.
@@ -130,6 +146,16 @@ def terminal_records(values: list[bytes | None]) -> list[IndexRecord]:
             out.pop(rec.rid, None)
             out[rec.rid] = rec
     return list(out.values())
+
+
+def control_entries(fetched: Mapping[Any, list[Any]], topic: str) -> list[audit.Entry]:
+    """The audit entries of the control records in `fetched` (cancels), keyed by their place in
+    the log; anything else on the topic is skipped."""
+    found = (
+        audit.of_control(r.value, tp.topic, tp.partition, r.offset, r.timestamp)
+        for tp, rs in fetched.items() if tp.topic == topic for r in rs
+    )  # fmt: skip
+    return [e for e in found if e is not None]
 
 
 async def _commit(consumer: AIOKafkaConsumer) -> None:

@@ -1,4 +1,4 @@
-"""The `tokenrelay` command: broker, worker, edge, up, db, publish, tail."""
+"""The `tokenrelay` command: broker, worker, edge, up, db, audit, publish, tail."""
 
 from __future__ import annotations
 
@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the database of complete responses (docs/storage.md)")
     db.add_argument("action", choices=["upgrade", "revision"])
     db.set_defaults(run=_db)
+    audit = sub.add_parser("audit", help="verify or export the audit log (docs/audit.md)")
+    audit.add_argument("action", choices=["verify", "export"])
+    audit.add_argument("--since", help="export from this time: ISO 8601 or epoch ms")
+    audit.add_argument("--until", help="export up to (not including) this time")
+    audit.set_defaults(run=_audit)
     publish = sub.add_parser("publish", help="publish standard input as a response")
     publish.add_argument("--id", required=True, dest="rid")
     publish.add_argument("--source", default="answer")
@@ -99,6 +104,20 @@ def _db(args: argparse.Namespace) -> int:
         asyncio.run(migrate.upgrade(url))
     print(f"database at revision {asyncio.run(migrate.revision(url))}")
     return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from app.audit import parse_time
+    from app.storage import audit
+
+    url = Settings.from_env().database_url
+    if args.action == "verify":
+        return asyncio.run(audit.run_verify(url, sys.stdout))
+    try:
+        since, until = (None if t is None else parse_time(t) for t in (args.since, args.until))
+    except ValueError as exc:
+        raise SystemExit(f"tokenrelay audit export: {exc}") from None
+    return asyncio.run(audit.run_export(url, since, until, sys.stdout.buffer))
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -40,6 +40,9 @@ class Settings:
     # How long a reader of a not-yet-known response waits for it before a 404.
     edge_unknown_wait_ms: int = 3000
     edge_max_body: int = 1 << 20
+    # Proxies whose X-Forwarded-For names the client in the audit log (app/edge/client.py):
+    # comma-separated addresses, `*` any; empty: the socket's peer is the client.
+    edge_trusted_proxies: str = ""
     edge_max_catchup_reads: int = 32
     # Under load (thousands of events a second) the edge's consumer lets the broker hold each
     # fetch this long to fill it: far less CPU per event, at most this much latency. 0: never.

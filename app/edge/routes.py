@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import cache
+from app import cache, events
 from app import views as app_views
-from app.edge import continuation, conversations, multiplex, sse, withhold
+from app.edge import client, continuation, conversations, multiplex, sse, withhold
 from app.edge.resume import Body, Reader, wire
 from app.edge.state import EdgeState
 from app.edge.stream import EventStream
@@ -37,6 +38,7 @@ from app.models.registry import Catalog
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # A POST waits this long for Kafka to store its records, then answers 503.
+log = logging.getLogger(__name__)
 KAFKA_WRITE_TIMEOUT_S = 10.0
 KAFKA_FAULTS = (KafkaError, KafkaException, BufferError, TimeoutError)
 
@@ -58,6 +60,7 @@ async def create_response(request: Request) -> Response:
     calls, continued = await continuation.of_request(edge, body, calls)  # stored turns first
     writer = edge.publisher.response(new_response_id())
     request_value: dict[str, Any] = {"rid": writer.rid, "calls": [c.to_dict() for c in calls]}
+    request_value["client"] = _client(edge, request)  # for the audit log (app/audit.py)
     if continued is not None:
         request_value["conversation"] = continued.record
         writer.conversation = continued.index
@@ -192,19 +195,23 @@ async def snapshot(request: Request) -> Response:
 async def cancel(request: Request) -> Response:
     edge = _state(request)
     tracked = await _find(edge, request.path_params["rid"])
-    if tracked.final_seq:
-        # Already over: nothing is written, and the answer says how it ended.
-        return JSONResponse({"id": tracked.rid, "status": tracked.status, "cancelled": False})
+    # Who cancelled what and when, for the audit log (the persist agent reads the topic too).
+    action = {"rid": tracked.rid, "action": "cancel", "client": _client(edge, request),
+              "ts": events.now_ms(), "in_flight": not tracked.final_seq}  # fmt: skip
     try:
         # Every worker reads the whole control topic; the one running the response stops it.
         async with asyncio.timeout(KAFKA_WRITE_TIMEOUT_S):
             await edge.publisher.send(
-                edge.settings.control_topic,
-                tracked.rid,
-                orjson.dumps({"rid": tracked.rid, "action": "cancel"}),
+                edge.settings.control_topic, tracked.rid, orjson.dumps(action)
             )
     except KAFKA_FAULTS as exc:
-        raise Unavailable(f"Kafka is not reachable: {exc!r}") from None
+        if tracked.final_seq:  # nothing to stop: only the audit record of the attempt is lost
+            log.warning("cancel of finished %s not recorded: %r", tracked.rid, exc)
+        else:
+            raise Unavailable(f"Kafka is not reachable: {exc!r}") from None
+    if tracked.final_seq:
+        # Already over: nothing stops (workers ignore it), and the answer says how it ended.
+        return JSONResponse({"id": tracked.rid, "status": tracked.status, "cancelled": False})
     return JSONResponse(
         {"id": tracked.rid, "status": "cancelling", "cancelled": True}, status_code=202
     )
@@ -239,6 +246,10 @@ async def metrics(request: Request) -> Response:
 
 async def index(request: Request) -> Response:
     return FileResponse(STATIC / "index.html")
+
+
+def _client(edge: EdgeState, request: Request) -> str | None:
+    return client.address(request, client.trusted(edge.settings.edge_trusted_proxies))
 
 
 async def _find(edge: EdgeState, rid: str) -> Tracked:

@@ -77,3 +77,29 @@ event_logs = Table(
     Column("bytes", BigInteger, nullable=False),
     Column("log", LargeBinary, nullable=False),  # app/storage/eventlog.py
 )
+
+# The audit log (app/audit.py, docs/audit.md): one hash-chained record per stored response and
+# per control action, appended only; `key` makes an entry appended twice appear once.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(32), nullable=False),  # response, cancel
+    Column("key", String(300), nullable=False, unique=True),
+    Column("rid", String(256), nullable=False),
+    Column("at_ms", MS, nullable=False),
+    Column("recorded_ms", MS, nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_at", "at_ms"),
+)
+
+# One row (id 1): the last record's seq and hash. Appenders lock it, so the chain has one order.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

@@ -14,6 +14,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app import audit, events
+from app.storage import audit as audit_log
 from app.storage import eventlog
 from app.storage.engine import create_engine
 from app.storage.records import StoredResponse
@@ -57,6 +59,9 @@ class Store:
             ]  # fmt: skip
             if logs:
                 await conn.execute(event_logs.insert(), logs)
+            # Their audit records, in the same transaction: each new response's exactly once.
+            entries = [audit.of_response(r) for r in batch if r.id in new]
+            await audit_log.append_in(conn, entries, events.now_ms())
         return [r.id for r in batch if r.id in new]
 
     async def stored(self, ids: Iterable[str]) -> set[str]:
