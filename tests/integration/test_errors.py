@@ -219,7 +219,9 @@ async def test_not_retained_is_410(stack: Stack) -> None:
     assert left == [], f"{len(left)} records survived delete_records"
 
     edge.stop()  # its memory holds the response; a new edge knows only what Kafka keeps
-    edge = await stack.edge()
+    # ... and what its storage keeps: an empty database here (test_persist_replay.py serves
+    # the stored copy).
+    edge = await stack.edge(database_url=f"sqlite:///{stack.workdir / 'empty.db'}")
     async with client_for(edge.url) as client:
         for got in (
             await read_events(client, rid, after=0, timeout_s=15),

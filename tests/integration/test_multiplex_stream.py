@@ -188,8 +188,8 @@ async def test_not_retained_is_410(stack: Stack) -> None:
         rid = await create_demo(client, tokens=20, rate=0)
         await read_all(client, rid)
     await delete_all_records(settings, settings.events_topic)
-    edge.stop()  # a new edge knows only what Kafka keeps
-    edge = await stack.edge()
+    edge.stop()  # a new edge knows only what Kafka keeps (and an empty database)
+    edge = await stack.edge(database_url=f"sqlite:///{stack.workdir / 'empty.db'}")
     async with client_for(edge.url) as client:
         got = await read_muxed(client, f"{rid}:0", timeout_s=15)
         assert got.status == 410, got.body
