@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import audit, events
 from app.audit import Entry, Record
+from app.storage.engine import create_engine
 from app.storage.schema import audit_head, audit_log
-from app.storage.store import Store
 
 PAGE = 1000  # records per query when walking the chain
 
@@ -130,9 +130,9 @@ def _record(row: Any) -> Record:
 
 async def run_verify(url: str, out: TextIO) -> int:
     """`tokenrelay audit verify`: 0 when the chain holds, else 1 naming the first bad seq."""
-    store = Store.connect(url)
+    engine = create_engine(url)
     try:
-        log = AuditLog(store.engine)
+        log = AuditLog(engine)
         bad = await log.verify()
         if bad is not None:
             out.write(f"audit chain broken at seq {bad[0]}: {bad[1]}\n")
@@ -141,18 +141,18 @@ async def run_verify(url: str, out: TextIO) -> int:
         out.write(f"audit chain ok: {seq} records, head {hash_}\n")
         return 0
     finally:
-        await store.close()
+        await engine.dispose()
 
 
 async def run_export(
     url: str, since_ms: float | None, until_ms: float | None, out: BinaryIO
 ) -> int:
     """`tokenrelay audit export`: the records of that time range as JSON lines, in seq order."""
-    store = Store.connect(url)
+    engine = create_engine(url)
     try:
-        async for record in AuditLog(store.engine).records(since_ms, until_ms):
+        async for record in AuditLog(engine).records(since_ms, until_ms):
             out.write(record.to_json() + b"\n")
         out.flush()
         return 0
     finally:
-        await store.close()
+        await engine.dispose()
