@@ -88,6 +88,7 @@ class TokenRelay:
     def __init__(self, children: Children, kafka: str, workdir: Path) -> None:
         self.children, self.kafka, self.workdir = children, kafka, workdir
         self.settings = Settings(kafka=kafka)
+        self.database = workdir / "tokenrelay.db"
         self.worker: Child | None = None
         self.edge: Child | None = None
         self.port = 0
@@ -95,12 +96,16 @@ class TokenRelay:
     async def start(self) -> None:
         prefix = f"bench{secrets.token_hex(4)}"
         self.port = free_port()
+        self.database = self.workdir / f"{prefix}.db"
         self.settings = Settings(
             kafka=self.kafka,
             topic_prefix=prefix,
             edge_port=self.port,
             worker_datadir=str(self.workdir / prefix),
             generation_concurrency=GENERATION_CONCURRENCY,
+            # Each stack its own database (the persist agent's; bench/persistlag.py reads it),
+            # never the checkout's development one.
+            database_url=f"sqlite+aiosqlite:///{self.database}",
         )
         env = child_env(
             {

@@ -199,6 +199,7 @@ def throughput(data: dict[str, Any]) -> str:
             f"{more}; before ({before.DATE}): {before.KNEE_TOKENS_S:,.0f} tokens/s.\n\n"
             f"CPU µs per delivered token at the knee: {costs}; server side "
             f"{us(knee['cpu_us_per_token_server'])} (before: {before.KNEE_CPU_US_TEXT})."
+            + _persist(knee.get("persist"))
         )
     rows = [
         "| responses | offered tokens/s | delivered tokens/s | tokens per delta | p50 ms | "
@@ -230,6 +231,17 @@ def throughput(data: dict[str, Any]) -> str:
         f"{data['max_tokens_s']:,.0f} tokens/s offered), then bisected.\n\n{head}\n\n"
         + "\n".join(rows)
         + "\n\n![throughput](throughput.png)"
+    )
+
+
+def _persist(p: dict[str, Any] | None) -> str:
+    if not p:
+        return ""
+    lag = p["lag_ms"]
+    return (
+        f"\n\nThe persist agent at the knee: {p['stored']} of {p['expected']} responses stored "
+        f"within {p['waited_s']:g} s of the run's end; terminal event to stored p50 "
+        f"{ms(lag['p50'])} / p95 {ms(lag['p95'])} / max {ms(lag['max'])} ms."
     )
 
 

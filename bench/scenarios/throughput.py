@@ -12,8 +12,10 @@ the figure that stays comparable on a noisy machine."""
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
+from bench import persistlag
 from bench.context import Context
 from bench.scenarios.load import guarded
 
@@ -40,6 +42,7 @@ async def run(ctx: Context) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
 
     async def step(n: int) -> bool:
+        db, since_ms = ctx.tokenrelay.database, time.time() * 1000
         r = await guarded(
             ctx,
             system,
@@ -50,6 +53,8 @@ async def run(ctx: Context) -> dict[str, Any]:
         )
         r["pass"] = passes(r, m.p99_limit_ms)
         r.pop("hist", None)
+        if r["pass"]:  # does the persist agent keep up with this load?
+            r["persist"] = await persistlag.measure(db, since_ms, n)
         steps.append(r)
         ctx.log(f"throughput step of {n} responses: {'pass' if r['pass'] else 'FAIL'}")
         return bool(r["pass"])
@@ -91,6 +96,7 @@ async def run(ctx: Context) -> dict[str, Any]:
             "cpu_us_per_token_server": knee["cpu_us_per_token_server"],
             "tokens_per_delta": knee["tokens_per_delta"],
             "loadgen_bottleneck": knee["loadgen_bottleneck"],
+            "persist": knee.get("persist"),
         },
         "first_failure_responses": worst or None,
         "exhausted": not worst,  # never failed: the knee is at or above the highest step tried
