@@ -1,14 +1,19 @@
 // The demo page: sends a prompt, attaches a ResponseStream, routes events by source to
 // MarkdownViews (or a view's events to its list or table), and shows status and live numbers.
+// It follows its conversation (`?c=`, made up when absent): every turn, from any tab, in
+// #turns, and the latest turn's answer in #answer.
 // Query parameters: tokens, rate, first_token_ms (demo model params), heartbeat_ms (the edge's
-// ping interval), rid (attach), view (answer, sentences or json: the switch's first position).
+// ping interval), rid (attach), view (answer, sentences or json: the switch's first position),
+// c (the conversation).
 
 import { cancelResponse, createResponse } from "./api.js";
 import { ResponseStream, TERMINAL } from "./client.js";
+import { ConversationStream, conversationFromUrl, newConversationId, urlWithConversation } from "./conversation.js";
 import { EXAMPLE_FORMAT } from "./example.js";
 import { Meter, observeLongTasks } from "./meter.js";
 import { MarkdownView } from "./render.js";
 import { md } from "./setup.js";
+import { TurnList } from "./turns.js";
 import { JsonTable, SentenceList } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
@@ -26,6 +31,15 @@ let current = null; // {rid, asked}: asked is the Set of views sent, null if unk
 const sentences = new SentenceList($("sentences"));
 const json = new JsonTable($("json"));
 const UNITS = { answer: "tokens", sentences: "sentences", json: "values" };
+// The conversation: its stream feeds #turns; a turn it announces (this tab's or another's)
+// becomes #answer's response once the page is not in the middle of sending its own.
+let cid = null;
+let conversation = null;
+let latest = null; // the last turn announced
+let sending = false;
+let following = null; // the timer that moves #answer to the latest turn
+// A turn's answer is a second renderer of the text #answer shows: it redraws less often.
+const turns = new TurnList($("turns"), { view: (el) => new MarkdownView(el, { md, scroller: $("turns"), minFlushMs: 120 }) });
 
 function numberParam(name) {
   const v = query.get(name);
@@ -155,18 +169,69 @@ async function send(event) {
     const v = numberParam(name);
     if (v !== undefined) params[name] = v;
   }
-  const body = { model: $("model").value, input: $("prompt").value, params, views: ["sentences"] };
+  const body = { model: $("model").value, input: $("prompt").value, params, views: ["sentences"], conversation_id: cid };
   if ($("view").value === "json") {
     body.views.push("json");
     body.response_format = EXAMPLE_FORMAT;
   }
   setStatus("connecting", "creating the response");
+  sending = true;
   try {
     const created = await createResponse(body);
     attach(created.id, t0, new Set(body.views));
+    conversation?.poke(); // a conversation's first turn: ask now, not at the next poll
   } catch (err) {
     setStatus("error", String(err.message ?? err));
+  } finally {
+    sending = false;
   }
+}
+
+/** Follow conversation `id`: its turns from the first, live; `push` adds a history entry. */
+function follow(id, push = false) {
+  cid = id;
+  const url = urlWithConversation(location.href, id);
+  if (url !== location.href) history[push ? "pushState" : "replaceState"](null, "", url);
+  $("cid").textContent = id;
+  $("cid").href = url;
+  conversation?.close();
+  turns.reset();
+  latest = null;
+  const c = new ConversationStream(id, { heartbeatMs: numberParam("heartbeat_ms") ?? 15000 });
+  conversation = c;
+  c.on("turn", (turn) => {
+    turns.add(turn);
+    latest = turn.rid;
+    clearTimeout(following);
+    following = setTimeout(followLatest, 30); // a reload's burst of turns: attach the last only
+  });
+  c.on("event", (ev) => turns.event(ev));
+  c.on("status", ({ state, detail }) => {
+    if (c !== conversation) return;
+    $("conv-status").textContent = state === "following" ? "" : detail ? `${state}: ${detail}` : state;
+    $("conv-status").dataset.state = state;
+  });
+  c.start();
+}
+
+function followLatest() {
+  if (sending || latest === null || latest === current?.rid) return;
+  attach(latest, performance.now());
+}
+
+/** Another conversation (New conversation, or Back/Forward): an empty answer, then its turns. */
+function switchTo(id, push) {
+  const old = stream;
+  stream = null;
+  old?.close();
+  current = null;
+  clearInterval(ticker);
+  resetViews();
+  sentences.reset();
+  json.reset();
+  $("rid").textContent = "–";
+  setStatus("idle");
+  follow(id, push);
 }
 
 async function stop() {
@@ -201,7 +266,15 @@ $("prompt").addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) send(e);
 });
 $("stop").addEventListener("click", stop);
-$("drop").addEventListener("click", () => stream?.drop());
+$("drop").addEventListener("click", () => {
+  stream?.drop();
+  conversation?.drop();
+});
+$("new-conversation").addEventListener("click", () => switchTo(newConversationId(), true));
+addEventListener("popstate", () => {
+  const id = conversationFromUrl(location.href);
+  if (id && id !== cid) switchTo(id, false);
+});
 $("view").addEventListener("change", () => {
   if (current) attach(current.rid, performance.now());
   else showView($("view").value);
@@ -211,6 +284,7 @@ loadModels();
 resetViews();
 showView($("view").value);
 if (query.get("rid")) attach(query.get("rid"), performance.now());
+follow(conversationFromUrl(location.href) ?? newConversationId());
 
 // For automation and the browser benchmark: read-only views of the page's state.
 window.tokenrelay = {
@@ -223,6 +297,10 @@ window.tokenrelay = {
   get views() {
     return views;
   },
+  get conversation() {
+    return conversation;
+  },
+  turns,
   state() {
     const answer = views.get("answer");
     return {
@@ -235,6 +313,8 @@ window.tokenrelay = {
       json: Object.fromEntries(json.values),
       stats: stream ? { ...stream.stats } : null,
       render: answer ? { ...answer.stats, samples: undefined } : null,
+      conversation: cid,
+      turns: turns.texts,
     };
   },
   /** The same text rendered in one go, for comparing with what was rendered progressively. */

@@ -6,6 +6,7 @@ node, playwright-core or chromium is a clear failure, never a skip.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import queue
@@ -43,6 +44,8 @@ def missing_tools() -> str | None:
 
 
 class Browser:
+    tab: str | None = None  # which page the commands drive (driver.mjs); None: the main one
+
     def __init__(self, log: Path) -> None:
         self.log = log
         self._err = log.open("wb")
@@ -81,6 +84,8 @@ class Browser:
 
     def call(self, cmd: str, timeout_s: float = CALL_TIMEOUT_S, **args: Any) -> Any:
         assert self.proc.stdin is not None
+        if self.tab is not None:
+            args.setdefault("tab", self.tab)
         self.proc.stdin.write(json.dumps({"cmd": cmd, **args}) + "\n")
         self.proc.stdin.flush()
         return self._read(timeout_s, f"{cmd} {json.dumps(args)[:300]}")
@@ -100,9 +105,20 @@ class Browser:
         self._err.flush()
         return self.log.read_text(errors="replace")[-5000:]
 
+    def other_tab(self, name: str) -> Browser:
+        """The same driver, its commands going to page `name` (a context of its own, as a
+        second device; a fresh `page` of the main tab closes it)."""
+        other = copy.copy(self)
+        other.tab = name
+        other.call("page")
+        return other
+
     # The page-level verbs the tests use.
     def new_page(self) -> None:
         self.call("page")
+
+    def reload(self) -> None:
+        self.call("reload")
 
     def goto(self, url: str) -> None:
         self.call("goto", url=url)
