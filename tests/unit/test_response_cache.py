@@ -4,7 +4,6 @@ stored log yields per call, and its recorded pace on a fake clock)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from app.cache import FULL, RECORDED, CacheAsk, CacheHit, hit_of, parse
 from app.errors import BadRequest
 from app.models.base import Call, Citation, Limits, ToolCall, UpstreamError
 from app.models.calls import parse_calls
-from app.storage import migrate
 from app.storage.records import RAW, StoredResponse, request_hash
 from app.storage.store import Store
 from app.summary import Tally
@@ -93,14 +91,6 @@ def stored(rid: str, finished_ms: float, **changes: Any) -> StoredResponse:
     )  # fmt: skip
     base.update(changes)
     return StoredResponse(**base)
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    await migrate.upgrade(database_url)
-    s = Store.connect(database_url)
-    yield s
-    await s.close()
 
 
 async def test_latest_done_within_the_ttl(store: Store) -> None:

@@ -4,7 +4,6 @@ writes, and event logs that come back byte for byte."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from hypothesis import given
@@ -27,14 +26,6 @@ def response(rid: str, **changes: object) -> StoredResponse:
     )  # fmt: skip
     base.update(changes)
     return StoredResponse(**base)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    await migrate.upgrade(database_url)
-    s = Store.connect(database_url)
-    yield s
-    await s.close()
 
 
 async def test_migrations_are_versioned_and_run_twice(database_url: str) -> None:

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 
 import orjson
-import pytest
 from sqlalchemy import text
 
 from app import audit
 from app.storage import audit as audit_db
-from app.storage import migrate
 from app.storage.audit import AuditLog
 from app.storage.records import RAW, StoredResponse
 from app.storage.store import Store
@@ -31,14 +28,6 @@ def response(rid: str, **changes: object) -> StoredResponse:
     )  # fmt: skip
     base.update(changes)
     return StoredResponse(**base)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    await migrate.upgrade(database_url)
-    s = Store.connect(database_url)
-    yield s
-    await s.close()
 
 
 def cancel(offset: int, rid: str = "r1") -> audit.Entry:

@@ -4,12 +4,8 @@ back in order; a plain response is the first turn of the conversation named by i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import select
 
-from app.storage import migrate
 from app.storage.records import StoredResponse
 from app.storage.schema import responses
 from app.storage.store import Store
@@ -24,14 +20,6 @@ def turn(rid: str, cid: str | None, n: int | None, created: float) -> StoredResp
         finished_ms=None, models={}, request=request, sources={"answer": rid}, usage=None,
         error=None, views=(), last_seq=1,
     )  # fmt: skip
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    await migrate.upgrade(database_url)
-    s = Store.connect(database_url)
-    yield s
-    await s.close()
 
 
 async def test_turns_come_back_in_order_with_their_columns(store: Store) -> None:
