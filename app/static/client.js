@@ -1,25 +1,17 @@
 // ResponseStream: reads one response's SSE stream and delivers each event exactly once, in seq
 // order, across drops, edge restarts, gaps, half-open connections and lost history (410).
-//
-// Why fetch() with a streaming body and not EventSource: EventSource hides what this needs.
-// It cannot see status codes (204 "finished", 410 "position gone", 404 all look like "error"),
-// it swallows `: ping` comments (so a half-open socket cannot be told from a quiet one), it
-// offers no backoff or jitter control, and it cannot be cut on purpose without closing it for
-// good. fetch + ReadableStream gives all four, and AbortController drops a connection at will.
+// The connection, backoff and half-open detection are ResumableStream's (stream.js), which also
+// says why fetch and not EventSource.
 
 import { errorText } from "./api.js";
-import { SseParser } from "./sse.js";
+import { ResumableStream } from "./stream.js";
 
 export const TERMINAL = new Set(["done", "error", "cancelled"]);
 
 const DEFAULTS = {
-  baseUrl: "",
   after: 0, // the last seq already held: the stream starts after it
   view: null, // a view's name (docs/views.md): its own stream and seq, resumed like the raw one
-  heartbeatMs: 15000, // the edge's ping interval (TOKENRELAY_HEARTBEAT_S)
-  halfOpenFactor: 3, // no byte for heartbeatMs * this: the connection is dead, reconnect
-  backoffBaseMs: 250,
-  backoffMaxMs: 5000,
+  // baseUrl, heartbeatMs, halfOpenFactor, backoffBaseMs, backoffMaxMs: TRANSPORT_DEFAULTS (stream.js)
   maxNotFound: 8, // 404s in a row before giving up (a restarting edge may not know the id yet)
 };
 
@@ -29,72 +21,25 @@ const DEFAULTS = {
  * "snapshot" (the JSON snapshot after a 410: renderers replace their text with its sources),
  * "notice" (a human sentence worth showing, e.g. why the text was reloaded).
  */
-export class ResponseStream {
+export class ResponseStream extends ResumableStream {
   constructor(rid, options = {}) {
-    const o = { ...DEFAULTS, ...options };
+    super({ ...DEFAULTS, ...options });
     this.rid = rid;
-    this.options = o;
-    this.fetch = o.fetch ?? globalThis.fetch.bind(globalThis);
-    this.random = o.random ?? Math.random;
-    this.lastSeq = o.after;
+    this.lastSeq = this.options.after;
     this.retryMs = null; // the server's `retry:` hint, if any, replaces backoffBaseMs
     this.terminal = null;
-    this.closed = false;
-    this.settled = false;
-    this.listeners = new Map();
     // processMs: main-thread time parsing and dispatching events (listeners included)
     this.stats = { connects: 0, reconnects: 0, gaps: 0, duplicates: 0, halfOpen: 0, drops: 0, reloads: 0, events: 0, processMs: 0 };
-    this.current = null; // {abort(reason)} of the open connection
-    this.wake = null; // cuts a backoff sleep short on close()
-    this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
-  }
-
-  on(type, fn) {
-    if (!this.listeners.has(type)) this.listeners.set(type, []);
-    this.listeners.get(type).push(fn);
-    return this;
-  }
-
-  start() {
-    this.run().catch((err) => this.finish("error", String(err)));
-    return this;
-  }
-
-  /** Cut the connection as a network failure would; the stream resumes by itself. */
-  drop() {
-    if (this.current) {
-      this.stats.drops += 1;
-      this.current.abort("dropped");
-    }
-  }
-
-  /** Stop for good: no more events, no reconnects. Does not cancel generation. */
-  close() {
-    this.closed = true;
-    this.current?.abort("closed");
-    this.wake?.();
-    this.finish("closed", "closed by the page");
-  }
-
-  emit(type, value) {
-    for (const fn of this.listeners.get(type) ?? []) {
-      try {
-        fn(value);
-      } catch (err) {
-        console.error(`tokenrelay: a ${type} listener failed`, err); // one bad renderer must not stop the stream
-      }
-    }
+    this.statusKinds = { 204: "finished", 404: "not-found", 410: "gone" };
+    this.endedDetail = "the stream ended early";
   }
 
   status(state, detail = "") {
     this.emit("status", { state, detail, lastSeq: this.lastSeq });
   }
 
-  finish(state, detail) {
-    if (this.settled) return;
-    this.settled = true;
-    this.status(state, detail);
-    this.resolveFinished({ state, lastSeq: this.lastSeq, terminal: this.terminal });
+  outcome(state) {
+    return { state, lastSeq: this.lastSeq, terminal: this.terminal };
   }
 
   async run() {
@@ -142,21 +87,10 @@ export class ResponseStream {
     }
   }
 
-  /** Equal jitter: half the exponential delay is fixed, half random, so a crowd spreads out. */
+  /** A server's `retry:` hint replaces the base delay, and may exceed backoffMaxMs. */
   backoff(attempt) {
     const base = this.retryMs ?? this.options.backoffBaseMs;
-    const ceiling = Math.min(Math.max(this.options.backoffMaxMs, base), base * 2 ** attempt);
-    return ceiling / 2 + (this.random() * ceiling) / 2;
-  }
-
-  sleep(ms) {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
+    return super.backoff(attempt, base, Math.max(this.options.backoffMaxMs, base));
   }
 
   /** Every connection, the first and each reconnect, names the view: its seqs are its own. */
@@ -169,78 +103,19 @@ export class ResponseStream {
     return `${this.options.baseUrl}/v1/responses/${encodeURIComponent(this.rid)}${path}`;
   }
 
-  /** One connection, from lastSeq. Returns {kind, detail, progressed}; never throws. */
-  async connect() {
-    const controller = new AbortController();
-    let reason = null;
-    const abort = (why) => {
-      reason ??= why;
-      controller.abort();
-    };
-    this.current = { abort };
-    let timer = null;
-    const idleMs = this.options.heartbeatMs * this.options.halfOpenFactor;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => abort("half-open"), idleMs); // also bounds the wait for headers
-    };
-    let progressed = false;
-    let reader = null;
-    this.stats.connects += 1;
-    arm();
-    try {
-      const resp = await this.fetch(this.url(`/events?${this.query()}`), {
-        headers: { Accept: "text/event-stream" },
-        cache: "no-store",
-        signal: controller.signal,
-      });
-      if (resp.status === 204) return { kind: "finished" };
-      if (resp.status === 410) return { kind: "gone", detail: await errorText(resp) };
-      if (resp.status === 404) return { kind: "not-found", detail: await errorText(resp) };
-      if (resp.status >= 400 && resp.status < 500 && resp.status !== 408 && resp.status !== 429) {
-        return { kind: "fatal", detail: await errorText(resp) };
-      }
-      if (resp.status !== 200 || !resp.body) return { kind: "retry", detail: `HTTP ${resp.status}` };
-      this.status("streaming", this.lastSeq > 0 ? `resumed after seq ${this.lastSeq}` : "connected");
-      const parser = new SseParser();
-      const decoder = new TextDecoder();
-      reader = resp.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        arm(); // any byte, ping included, proves the connection alive
-        if (done) break;
-        const t0 = performance.now();
-        const verdict = this.acceptAll(parser.push(decoder.decode(value, { stream: true })));
-        this.stats.processMs += performance.now() - t0;
-        if (verdict.progressed) progressed = true;
-        if (verdict.stop) return { ...verdict.stop, progressed: progressed || verdict.stop.kind === "terminal" };
-      }
-      return { kind: "retry", detail: "the stream ended early", progressed };
-    } catch (err) {
-      if (reason === "half-open") this.stats.halfOpen += 1;
-      const detail = reason === "half-open" ? `no data for ${idleMs} ms (half-open)` : (reason ?? `network error: ${err?.message ?? err}`);
-      return { kind: "retry", detail, progressed };
-    } finally {
-      clearTimeout(timer);
-      this.current = null;
-      if (reader) reader.cancel().catch(() => {});
-      else controller.abort(); // a body never read must not keep the socket
-    }
+  request() {
+    return { url: this.url(`/events?${this.query()}`), headers: {} };
   }
 
-  /** A chunk's messages: {progressed, stop} where stop ends this connection (gap, end, bad). */
-  acceptAll(messages) {
-    let progressed = false;
-    for (const msg of messages) {
-      const verdict = this.accept(msg);
-      if (verdict === "ok") progressed = true;
-      else if (verdict === "gap") {
-        this.stats.gaps += 1;
-        return { progressed, stop: { kind: "gap", detail: `seq jumped past ${this.lastSeq}` } };
-      } else if (verdict === "terminal") return { progressed: true, stop: { kind: "terminal" } };
-      else if (verdict === "bad") return { progressed, stop: { kind: "retry", detail: "malformed event" } };
-    }
-    return { progressed, stop: null };
+  opened() {
+    this.status("streaming", this.lastSeq > 0 ? `resumed after seq ${this.lastSeq}` : "connected");
+  }
+
+  /** What ends a connection besides a malformed event: a gap, or the terminal event. */
+  stopFor(verdict) {
+    if (verdict === "terminal") return { kind: "terminal" };
+    this.stats.gaps += 1;
+    return { kind: "gap", detail: `seq jumped past ${this.lastSeq}` };
   }
 
   /** One parsed SSE message: "ok", "skip", "gap", "terminal" or "bad". */

@@ -2,10 +2,10 @@
 // turn as it starts (a `response` event), then its events labelled with `rid`. The SSE id is the
 // whole position (`T;RID:N,...`), sent back as Last-Event-ID on every reconnect, so a drop
 // resumes every answer in flight and announces the turns missed, as EventSource would.
-// fetch and not EventSource for the reasons in client.js (status codes, pings, drop on purpose).
+// The connection, backoff and half-open detection are ResumableStream's (stream.js), as for
+// ResponseStream; fetch and not EventSource for the reasons given there.
 
-import { errorText } from "./api.js";
-import { SseParser } from "./sse.js";
+import { ResumableStream } from "./stream.js";
 
 /** What the edge accepts as a conversation id. */
 export const CONVERSATION_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -29,66 +29,23 @@ export function urlWithConversation(href, cid) {
   return url.toString();
 }
 
-const DEFAULTS = {
-  baseUrl: "",
-  cursor: null, // a position already held (the last SSE id); null: from the first turn
-  heartbeatMs: 15000,
-  halfOpenFactor: 3,
-  backoffBaseMs: 250,
-  backoffMaxMs: 5000,
-};
-
 /**
  * Events: "turn" ({rid, turn, prompt, created, moderated_url?}, once per turn, in order),
  * "event" (a response's event, parsed JSON with `rid` and `type`, once, in its seq order),
  * "status" ({state, detail}: connecting, following, waiting (no turn yet: 404, polled with
  * backoff, poke() to ask again now), reconnecting, error, closed).
  */
-export class ConversationStream {
+export class ConversationStream extends ResumableStream {
   constructor(cid, options = {}) {
-    const o = { ...DEFAULTS, ...options };
+    // cursor: a position already held (the last SSE id); null: from the first turn
+    super({ cursor: null, ...options }, "conversation ");
     this.cid = cid;
-    this.options = o;
-    this.fetch = o.fetch ?? globalThis.fetch.bind(globalThis);
-    this.random = o.random ?? Math.random;
-    this.cursor = o.cursor;
+    this.cursor = this.options.cursor;
     this.turns = new Set(); // rids announced
     this.seqs = new Map(); // rid -> last seq delivered: nothing twice even if the edge repeats
-    this.closed = false;
-    this.current = null;
-    this.wake = null;
-    this.listeners = new Map();
     this.stats = { connects: 0, reconnects: 0, drops: 0, halfOpen: 0, waits: 0, turns: 0, events: 0, duplicates: 0 };
-    this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
-  }
-
-  on(type, fn) {
-    if (!this.listeners.has(type)) this.listeners.set(type, []);
-    this.listeners.get(type).push(fn);
-    return this;
-  }
-
-  emit(type, value) {
-    for (const fn of this.listeners.get(type) ?? []) {
-      try {
-        fn(value);
-      } catch (err) {
-        console.error(`tokenrelay: a conversation ${type} listener failed`, err);
-      }
-    }
-  }
-
-  start() {
-    this.run().catch((err) => this.finish("error", String(err)));
-    return this;
-  }
-
-  /** Cut the connection as a network would; it resumes from the cursor. */
-  drop() {
-    if (this.current) {
-      this.stats.drops += 1;
-      this.current.abort("dropped");
-    }
+    this.statusKinds = { 404: "empty" }; // no turn yet; another 4xx (400 bad cursor, 410 a turn gone) is fatal
+    this.endedDetail = "the stream ended";
   }
 
   /** Retry now rather than after the backoff (this page just started a turn). */
@@ -96,23 +53,13 @@ export class ConversationStream {
     this.wake?.();
   }
 
-  close() {
-    this.closed = true;
-    this.current?.abort("closed");
-    this.wake?.();
-    this.finish("closed", "closed by the page");
-  }
-
-  finish(state, detail) {
-    if (this.settled) return;
-    this.settled = true;
-    this.emit("status", { state, detail });
-    this.resolveFinished({ state, cursor: this.cursor });
+  outcome(state) {
+    return { state, cursor: this.cursor };
   }
 
   async run() {
     let attempt = 0;
-    this.emit("status", { state: "connecting", detail: "" });
+    this.status("connecting");
     while (!this.closed) {
       const r = await this.connect();
       if (this.closed) return;
@@ -124,83 +71,22 @@ export class ConversationStream {
       const delay = this.backoff(attempt++);
       if (r.kind === "empty") {
         this.stats.waits += 1;
-        this.emit("status", { state: "waiting", detail: "no turn yet" });
+        this.status("waiting", "no turn yet");
       } else {
         this.stats.reconnects += 1;
-        this.emit("status", { state: "reconnecting", detail: `${r.detail}; retrying in ${Math.round(delay)} ms` });
+        this.status("reconnecting", `${r.detail}; retrying in ${Math.round(delay)} ms`);
       }
       await this.sleep(delay);
     }
   }
 
-  backoff(attempt) {
-    const ceiling = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** attempt);
-    return ceiling / 2 + (this.random() * ceiling) / 2;
+  request() {
+    const url = `${this.options.baseUrl}/v1/conversations/${encodeURIComponent(this.cid)}/events`;
+    return { url, headers: this.cursor ? { "Last-Event-ID": this.cursor } : {} };
   }
 
-  sleep(ms) {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
-  }
-
-  /** One connection from the cursor. Returns {kind, detail, progressed}; never throws. */
-  async connect() {
-    const controller = new AbortController();
-    let reason = null;
-    const abort = (why) => {
-      reason ??= why;
-      controller.abort();
-    };
-    this.current = { abort };
-    const idleMs = this.options.heartbeatMs * this.options.halfOpenFactor;
-    let timer = null;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => abort("half-open"), idleMs);
-    };
-    let progressed = false;
-    let reader = null;
-    this.stats.connects += 1;
-    arm();
-    try {
-      const headers = { Accept: "text/event-stream" };
-      if (this.cursor) headers["Last-Event-ID"] = this.cursor;
-      const url = `${this.options.baseUrl}/v1/conversations/${encodeURIComponent(this.cid)}/events`;
-      const resp = await this.fetch(url, { headers, cache: "no-store", signal: controller.signal });
-      if (resp.status === 404) return { kind: "empty", detail: await errorText(resp) };
-      if (resp.status >= 400 && resp.status < 500 && resp.status !== 408 && resp.status !== 429) {
-        return { kind: "fatal", detail: await errorText(resp) }; // 400 bad cursor, 410 a turn gone
-      }
-      if (resp.status !== 200 || !resp.body) return { kind: "retry", detail: `HTTP ${resp.status}` };
-      this.emit("status", { state: "following", detail: this.cursor ? `resumed at ${this.cursor}` : "connected" });
-      const parser = new SseParser();
-      const decoder = new TextDecoder();
-      reader = resp.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        arm();
-        if (done) return { kind: "retry", detail: "the stream ended", progressed };
-        for (const msg of parser.push(decoder.decode(value, { stream: true }))) {
-          const verdict = this.accept(msg);
-          if (verdict === "bad") return { kind: "retry", detail: "malformed event", progressed };
-          if (verdict === "ok") progressed = true;
-        }
-      }
-    } catch (err) {
-      if (reason === "half-open") this.stats.halfOpen += 1;
-      const detail = reason === "half-open" ? `no data for ${idleMs} ms (half-open)` : (reason ?? `network error: ${err?.message ?? err}`);
-      return { kind: "retry", detail, progressed };
-    } finally {
-      clearTimeout(timer);
-      this.current = null;
-      if (reader) reader.cancel().catch(() => {});
-      else controller.abort();
-    }
+  opened() {
+    this.status("following", this.cursor ? `resumed at ${this.cursor}` : "connected");
   }
 
   /** One SSE message: "ok", "skip" or "bad". The cursor moves only past what was delivered. */

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CONVERSATION_ID, ConversationStream, conversationFromUrl, newConversationId, urlWithConversation } from "../../app/static/conversation.js";
+import { ResponseStream } from "../../app/static/client.js";
 import { TurnList } from "../../app/static/turns.js";
 import { fakeRoot } from "./fakedom.mjs";
 
@@ -124,6 +125,16 @@ test("half-open: no byte for heartbeat × factor reconnects", async () => {
   assert.equal(c.stats.halfOpen, 1);
   assert.equal(srv.calls[1].lastEventId, "1;r1:0");
   c.close();
+});
+
+test("backoff (shared with ResponseStream): capped at backoffMaxMs; a retry: line is no hint here", () => {
+  const c = new ConversationStream("chat-1", { fetch: async () => json(404, {}), random: () => 1, backoffBaseMs: 4, backoffMaxMs: 12 });
+  assert.deepEqual([0, 1, 2, 3].map((a) => c.backoff(a)), [4, 8, 12, 12]);
+  assert.equal(c.accept({ kind: "retry", retry: 999 }), "skip");
+  assert.equal(c.backoff(0), 4);
+  const high = { fetch: async () => json(404, {}), random: () => 1, backoffBaseMs: 40, backoffMaxMs: 12 };
+  assert.equal(new ConversationStream("chat-1", high).backoff(0), 12);
+  assert.equal(new ResponseStream("r1", high).backoff(0), 40); // a base (or retry: hint) above the cap is kept
 });
 
 test("conversation ids: generated ones are valid, the URL's is read and written", () => {
