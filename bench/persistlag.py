@@ -1,6 +1,7 @@
 """How far the persist agent is behind under a load: after a run, how many of the responses
 created in it are stored and their lag from terminal event to stored (`stored_ms -
-finished_ms`), read from the stack's own SQLite database (bench/stack.py gives each stack one)."""
+finished_ms`), read from the stack's own SQLite database (bench/stack.py gives each stack one);
+and waiting for one response to be stored (the replay-from-storage measurement)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,24 @@ def _rows(db: Path, since_ms: float) -> list[tuple[float, float]]:
     except sqlite3.Error:
         return []  # not migrated yet, or locked past the timeout: try again
     return [(float(f), float(s)) for f, s in found]
+
+
+async def wait_stored(db: Path, rid: str, timeout_s: float) -> float:
+    """Seconds until `rid` is stored; RuntimeError past `timeout_s`."""
+    began = time.monotonic()
+    while not _has(db, rid):
+        if time.monotonic() - began > timeout_s:
+            raise RuntimeError(f"{rid} not stored after {timeout_s:g}s")
+        await asyncio.sleep(0.2)
+    return round(time.monotonic() - began, 2)
+
+
+def _has(db: Path, rid: str) -> bool:
+    if not db.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            found = conn.execute("SELECT 1 FROM responses WHERE id = ?", (rid,)).fetchone()
+            return found is not None
+    except sqlite3.Error:
+        return False

@@ -107,12 +107,7 @@ class TokenRelay:
             # never the checkout's development one.
             database_url=f"sqlite+aiosqlite:///{self.database}",
         )
-        env = child_env(
-            {
-                PREFIX + f.name.upper(): str(getattr(self.settings, f.name))
-                for f in dataclasses.fields(self.settings)
-            }
-        )
+        env = _env(self.settings)
         self.worker = self.children.python("worker", ["-m", "app.cli", "worker"], env)
         worker = self.worker
         await wait_until(lambda: "worker ready" in worker.tail(400), worker, 120, "worker ready")
@@ -149,6 +144,22 @@ class TokenRelay:
                 f"tokenrelay: a demo response did not finish within "
                 f"{CHECK_TIMEOUT_S}s of start\n{tails}"
             ) from None
+
+    async def archive_edge(self) -> tuple[Child, int]:
+        """A second edge on the same database but topics of its own: Kafka holds none of the
+        stack's responses for it, so it serves a finished one from storage (the replay beyond
+        retention). The caller stops it."""
+        port = free_port()
+        settings = dataclasses.replace(
+            self.settings, topic_prefix=self.settings.topic_prefix + "archive", edge_port=port
+        )
+        edge = self.children.python(
+            "edge-archive",
+            ["-m", "app.cli", "edge", "--host", "127.0.0.1", "--port", str(port)],
+            _env(settings),
+        )
+        await wait_until(lambda: _healthy(port), edge, 90, "archive edge /healthz 200")
+        return edge, port
 
     async def restart(self) -> None:
         for child in (self.edge, self.worker):
@@ -260,6 +271,13 @@ def ensure_peer_deps() -> None:
         check=True,
         timeout=600,
         stdout=subprocess.DEVNULL,
+    )
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return child_env(
+        {PREFIX + f.name.upper(): str(getattr(settings, f.name))
+         for f in dataclasses.fields(settings)}  # fmt: skip
     )
 
 

@@ -12,7 +12,7 @@ import math
 import time
 from typing import Any
 
-from bench import sseclient
+from bench import persistlag, sseclient
 from bench.context import Context
 from bench.loadproc import LoadProc, run_probe
 from bench.systems import TEXT, PeerSystem
@@ -38,6 +38,9 @@ async def run(ctx: Context) -> dict[str, Any]:
             ctx.log(f"resume {name}: {out['reconnect'][name]['ms']}")
             out["replay"][name] = await _replay(ctx, name)
             ctx.log(f"replay {name}: {out['replay'][name]['runs']}")
+    if "tokenrelay" in ctx.systems:
+        out["replay_stored"] = await _replay_stored(ctx, out["replay"]["tokenrelay"]["sid"])
+        ctx.log(f"replay from storage: {out['replay_stored']['runs']}")
     ctx.write("resume", out)
     return out
 
@@ -122,6 +125,32 @@ async def _replay(ctx: Context, name: str) -> dict[str, Any]:
         330,
     )
     result["wait_until_complete_s"] = None if settled_s is None else round(settled_s, 2)
+    result["sid"] = sid
+    return result
+
+
+async def _replay_stored(ctx: Context, sid: str) -> dict[str, Any]:
+    """The same finished response replayed from the database (once the persist agent stored
+    it) by an edge whose Kafka topics never had it."""
+    waited = await persistlag.wait_stored(ctx.tokenrelay.database, sid, timeout_s=120)
+    edge, port = await ctx.tokenrelay.archive_edge()
+    try:
+        result = await run_probe(
+            ctx.children,
+            f"{sid}-replay-stored",
+            {
+                "task": "replay",
+                "host": "127.0.0.1",
+                "port": port,
+                "path": f"/v1/responses/{sid}/events",
+                "reps": REPLAY_REPS,
+                "timeout_s": 300,
+            },
+            330,
+        )
+    finally:
+        edge.stop()
+    result["wait_until_stored_s"] = waited
     return result
 
 
