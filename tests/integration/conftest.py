@@ -7,8 +7,10 @@ printed when a test fails.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ import httpx
 import pytest
 
 from app.settings import Settings
+from app.storage import migrate
+from app.storage.store import Store
 from tests.fakes.upstream import FakeUpstream
 
 from .procs import Edge, Stack
@@ -53,17 +57,43 @@ def stack(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest) ->
             print(f"\ntopic prefix {settings.topic_prefix}\n{s.report()}")
 
 
-@pytest.fixture(scope="module")
-def module_stack(broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One worker and one edge shared by the tests of a module that only create and read
-    responses (each under its own id), to spare a worker start per test."""
-    workdir = tmp_path_factory.mktemp("stack")
-    s = Stack(make_settings(broker.bootstrap, workdir), workdir)
+@contextmanager
+def started(broker: Any, factory: pytest.TempPathFactory, **overrides: Any) -> Iterator[Stack]:
+    """A worker and an edge on new test settings with `overrides`, for a module-scoped fixture:
+    one process start serves the module's tests."""
+    workdir = factory.mktemp("stack")
+    s = Stack(dataclasses.replace(make_settings(broker.bootstrap, workdir), **overrides), workdir)
     try:
         s.up_blocking()
         yield s
     finally:
         s.close()
+
+
+@asynccontextmanager
+async def on_database(
+    stack: Stack, database_url: str, *, migrate_sqlite: bool = False, **overrides: Any
+) -> AsyncIterator[Store]:
+    """Point `stack` (not started yet) at `database_url` (with `overrides`); a store on it.
+
+    PostgreSQL is migrated first, as in production (`tokenrelay db upgrade`); SQLite is left to
+    the worker and edge to migrate at start (as in development) unless `migrate_sqlite`."""
+    stack.settings = dataclasses.replace(stack.settings, database_url=database_url, **overrides)
+    if migrate_sqlite or database_url.startswith("postgresql"):
+        await migrate.upgrade(database_url)
+    store = Store.connect(database_url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture(scope="module")
+def module_stack(broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One worker and one edge shared by the tests of a module that only create and read
+    responses (each under its own id), to spare a worker start per test."""
+    with started(broker, tmp_path_factory) as s:
+        yield s
 
 
 @pytest.fixture
@@ -85,11 +115,32 @@ def fake() -> Iterator[FakeUpstream]:
     upstream.stop()
 
 
+@pytest.fixture(scope="module")
+def gen_settings(fake: FakeUpstream) -> dict[str, Any]:
+    """The settings of the module's `gen_stack` beyond the test's own: the fake upstreams and
+    their keys. A module that wants others overrides this fixture."""
+    return {
+        "openai_base_url": f"{fake.url}/v1",
+        "openai_api_key": "sk-test",
+        "anthropic_base_url": fake.url,
+        "anthropic_api_key": "key-a",
+    }
+
+
+@pytest.fixture(scope="module")
+def gen_stack(
+    broker: Any, tmp_path_factory: pytest.TempPathFactory, gen_settings: dict[str, Any]
+) -> Iterator[Stack]:
+    """One worker and one edge calling the fake upstreams, shared by the module's tests."""
+    with started(broker, tmp_path_factory, **gen_settings) as s:
+        yield s
+
+
 @pytest.fixture
 async def client(
     gen_stack: Stack, request: pytest.FixtureRequest
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the edge of the module's `gen_stack` (a module that wants it defines one)."""
+    """A client of the edge of the module's `gen_stack`."""
     edge = next(p for p in gen_stack.procs if isinstance(p, Edge))
     async with client_for(edge.url) as c:
         yield c

@@ -8,7 +8,6 @@ X-Forwarded-For behind a trusted proxy), the input's and output's digests and th
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import subprocess
 import sys
@@ -21,10 +20,10 @@ import pytest
 from sqlalchemy import text
 
 from app.audit import Record
-from app.storage import migrate
 from app.storage.audit import AuditLog
 from app.storage.store import Store
 
+from .conftest import on_database
 from .procs import REPO, Stack, settings_env, up
 from .sse import client_for, create_demo, final_snapshot, read_all, read_events
 
@@ -33,18 +32,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def db_stack(stack: Stack, database_url: str) -> AsyncIterator[tuple[Stack, Store]]:
-    """The stack on a new database of each backend (PostgreSQL migrated first, as in production;
-    SQLite by the worker and edge at start)."""
-    stack.settings = dataclasses.replace(
-        stack.settings, database_url=database_url, edge_trusted_proxies="127.0.0.1"
-    )
-    if database_url.startswith("postgresql"):
-        await migrate.upgrade(database_url)
-    store = Store.connect(database_url)
-    try:
+    async with on_database(stack, database_url, edge_trusted_proxies="127.0.0.1") as store:
         yield stack, store
-    finally:
-        await store.close()
 
 
 async def chain(store: Store, want: int, timeout_s: float = 30.0) -> list[Record]:

@@ -9,10 +9,9 @@ worker through <prefix>.control: `cancelled` within 500 ms, the upstream request
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import statistics
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,7 +22,6 @@ from app.models import demo
 from tests.fakes import wire
 from tests.fakes.upstream import FakeUpstream
 
-from .conftest import make_settings
 from .kafkautil import read_topic
 from .procs import Stack
 from .sse import (
@@ -44,22 +42,13 @@ CANCEL_BUDGET_S = 0.5
 
 
 @pytest.fixture(scope="module")
-def gen_stack(
-    broker: Any, tmp_path_factory: pytest.TempPathFactory, fake: FakeUpstream
-) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("stack")
-    settings = dataclasses.replace(
-        make_settings(broker.bootstrap, workdir),
-        openai_base_url=f"{fake.url}/v1",
-        anthropic_base_url=fake.url,
-        generation_max_calls=5,
-    )
-    stack = Stack(settings, workdir)
-    try:
-        stack.up_blocking()
-        yield stack
-    finally:
-        stack.close()
+def gen_settings(fake: FakeUpstream) -> dict[str, Any]:
+    """The fake upstreams without keys, and more calls per response than the default."""
+    return {
+        "openai_base_url": f"{fake.url}/v1",
+        "anthropic_base_url": fake.url,
+        "generation_max_calls": 5,
+    }
 
 
 async def demo_text(prompt: str, tokens: int) -> str:

@@ -5,8 +5,6 @@ to an SSE reader among the deltas, and the tools / response_format the upstream 
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,8 +13,6 @@ import pytest
 from tests.fakes import wire_tools
 from tests.fakes.upstream import FakeUpstream
 
-from .conftest import make_settings
-from .procs import Stack
 from .sse import SseEvent, assert_contiguous, create, delta_text, read_all, read_events
 
 pytestmark = pytest.mark.integration
@@ -34,26 +30,6 @@ WEATHER = {
     },
 }
 TIME = {"type": "function", "function": {"name": "get_time"}}
-
-
-@pytest.fixture(scope="module")
-def gen_stack(
-    broker: Any, tmp_path_factory: pytest.TempPathFactory, fake: FakeUpstream
-) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("stack")
-    settings = dataclasses.replace(
-        make_settings(broker.bootstrap, workdir),
-        openai_base_url=f"{fake.url}/v1",
-        openai_api_key="sk-test",
-        anthropic_base_url=fake.url,
-        anthropic_api_key="key-a",
-    )
-    stack = Stack(settings, workdir)
-    try:
-        stack.up_blocking()
-        yield stack
-    finally:
-        stack.close()
 
 
 async def answer(client: httpx.AsyncClient, body: dict[str, Any]) -> list[SseEvent]:

@@ -16,7 +16,7 @@ from tests.fakes import wire
 from tests.fakes.upstream import FakeUpstream
 
 from .sse import SseEvent, delta_text
-from .test_models_tool_calls import TIME, WEATHER, answer, gen_stack  # noqa: F401 (a fixture)
+from .test_models_tool_calls import TIME, WEATHER, answer
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,7 @@ tokens through Kafka to an SSE reader. Every failure ends in one terminal `error
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,8 +16,6 @@ import pytest
 from tests.fakes import wire
 from tests.fakes.upstream import FakeUpstream
 
-from .conftest import make_settings
-from .procs import Stack
 from .sse import SseRead, assert_contiguous, create, delta_text, read_all, read_events
 
 pytestmark = pytest.mark.integration
@@ -28,24 +24,8 @@ FIRST_TOKEN_TIMEOUT_S = 1.5
 
 
 @pytest.fixture(scope="module")
-def gen_stack(
-    broker: Any, tmp_path_factory: pytest.TempPathFactory, fake: FakeUpstream
-) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("stack")
-    settings = dataclasses.replace(
-        make_settings(broker.bootstrap, workdir),
-        openai_base_url=f"{fake.url}/v1",
-        openai_api_key="sk-test",
-        anthropic_base_url=fake.url,
-        anthropic_api_key="key-a",
-        generation_first_token_timeout_s=FIRST_TOKEN_TIMEOUT_S,
-    )
-    stack = Stack(settings, workdir)
-    try:
-        stack.up_blocking()
-        yield stack
-    finally:
-        stack.close()
+def gen_settings(gen_settings: dict[str, Any]) -> dict[str, Any]:
+    return {**gen_settings, "generation_first_token_timeout_s": FIRST_TOKEN_TIMEOUT_S}
 
 
 async def read_whole(client: httpx.AsyncClient, rid: str) -> SseRead:

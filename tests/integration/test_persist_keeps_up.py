@@ -5,7 +5,6 @@ and bounded, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -13,9 +12,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.producer import Publisher, new_response_id
-from app.storage import migrate
 from app.storage.store import Store
 
+from .conftest import on_database
 from .procs import Stack
 
 pytestmark = pytest.mark.integration
@@ -27,13 +26,8 @@ DELTAS = 30
 
 @pytest.fixture
 async def db_stack(stack: Stack, database_url: str) -> AsyncIterator[tuple[Stack, Store]]:
-    stack.settings = dataclasses.replace(stack.settings, database_url=database_url)
-    await migrate.upgrade(database_url)
-    store = Store.connect(database_url)
-    try:
+    async with on_database(stack, database_url, migrate_sqlite=True) as store:
         yield stack, store
-    finally:
-        await store.close()
 
 
 async def publish(pub: Publisher, rids: list[str]) -> None:

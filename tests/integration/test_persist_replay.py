@@ -8,7 +8,6 @@ what Kafka served; 410 when neither holds a response.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import AsyncIterator
 
@@ -22,6 +21,7 @@ from app.storage import migrate
 from app.storage.records import RAW, StoredResponse
 from app.storage.store import Store
 
+from .conftest import on_database
 from .kafkautil import delete_all_records
 from .procs import Edge, Stack, up
 from .sse import client_for, create
@@ -33,17 +33,8 @@ TOKENS = 120
 
 @pytest.fixture
 async def db_stack(stack: Stack, database_url: str) -> AsyncIterator[tuple[Stack, Store]]:
-    """The test's stack on a new database of each backend. SQLite is left to the worker and
-    edge to migrate at start (as in development); PostgreSQL is migrated first, as in
-    production (`tokenrelay db upgrade`)."""
-    stack.settings = dataclasses.replace(stack.settings, database_url=database_url)
-    if database_url.startswith("postgresql"):
-        await migrate.upgrade(database_url)
-    store = Store.connect(database_url)
-    try:
+    async with on_database(stack, database_url) as store:
         yield stack, store
-    finally:
-        await store.close()
 
 
 async def stored(store: Store, rid: str, timeout_s: float = 30.0) -> StoredResponse:

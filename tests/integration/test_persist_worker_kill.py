@@ -10,7 +10,6 @@ stored and left alone, the others stored once.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import AsyncIterator
 
@@ -21,9 +20,9 @@ from aiokafka.errors import KafkaError
 from app import events
 from app.producer import Publisher, new_response_id
 from app.settings import Settings
-from app.storage import migrate
 from app.storage.store import Store
 
+from .conftest import on_database
 from .kafkautil import topic_partitions
 from .procs import Stack
 
@@ -36,13 +35,8 @@ EVERY_S = 0.1  # a response ends every this long
 
 @pytest.fixture
 async def db_stack(stack: Stack, database_url: str) -> AsyncIterator[tuple[Stack, Store]]:
-    stack.settings = dataclasses.replace(stack.settings, database_url=database_url)
-    await migrate.upgrade(database_url)
-    store = Store.connect(database_url)
-    try:
+    async with on_database(stack, database_url, migrate_sqlite=True) as store:
         yield stack, store
-    finally:
-        await store.close()
 
 
 async def publish(pub: Publisher, rid: str) -> None:

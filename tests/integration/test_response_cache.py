@@ -9,7 +9,6 @@ model.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -20,11 +19,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from app import index
-from app.storage import migrate
 from app.storage.records import StoredResponse
 from app.storage.store import Store
 from tests.fakes.upstream import FakeUpstream
 
+from .conftest import on_database
 from .procs import Edge, Stack, up
 from .sse import client_for, delta_text, read_all
 
@@ -35,20 +34,11 @@ pytestmark = pytest.mark.integration
 async def cache_stack(
     stack: Stack, database_url: str, fake: FakeUpstream
 ) -> AsyncIterator[tuple[Stack, Edge, Store]]:
-    stack.settings = dataclasses.replace(
-        stack.settings,
-        database_url=database_url,
-        openai_base_url=f"{fake.url}/v1",
-        openai_api_key="sk-test",
-    )
-    if database_url.startswith("postgresql"):
-        await migrate.upgrade(database_url)  # as in production; SQLite migrates at start
-    edge = await up(stack)
-    store = Store.connect(database_url)
-    try:
+    async with on_database(
+        stack, database_url, openai_base_url=f"{fake.url}/v1", openai_api_key="sk-test"
+    ) as store:
+        edge = await up(stack)
         yield stack, edge, store
-    finally:
-        await store.close()
 
 
 async def stored(store: Store, rid: str, timeout_s: float = 30.0) -> StoredResponse:

@@ -6,10 +6,8 @@ from <prefix>.events in a group of its own."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,6 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream
 
-from .conftest import make_settings
 from .procs import REPO, Edge, Stack, settings_env
 from .sse import assert_contiguous, client_for, create, create_demo, read_all, read_events
 
@@ -29,21 +26,14 @@ STATS_WAIT_S = 30.0
 
 
 @pytest.fixture(scope="module")
-def stats_stack(
-    broker: Any, tmp_path_factory: pytest.TempPathFactory, fake: FakeUpstream
-) -> Iterator[tuple[Stack, Edge]]:
-    workdir = tmp_path_factory.mktemp("stack")
-    settings = dataclasses.replace(
-        make_settings(broker.bootstrap, workdir),
-        openai_base_url=f"{fake.url}/v1",
-        anthropic_base_url=fake.url,
-    )
-    stack = Stack(settings, workdir)
-    try:
-        edge = stack.up_blocking()
-        yield stack, edge
-    finally:
-        stack.close()
+def gen_settings(fake: FakeUpstream) -> dict[str, Any]:
+    """The fake upstreams without keys."""
+    return {"openai_base_url": f"{fake.url}/v1", "anthropic_base_url": fake.url}
+
+
+@pytest.fixture(scope="module")
+def stats_stack(gen_stack: Stack) -> tuple[Stack, Edge]:
+    return gen_stack, next(p for p in gen_stack.procs if isinstance(p, Edge))
 
 
 async def one_call(client: httpx.AsyncClient, model: str, prompt: str = "hi") -> str:
