@@ -49,6 +49,7 @@ class Following:
     views: list[View]
     start: int = 0  # an offset of <prefix>.events at or before its first event
     misses: int = 0  # reads that began past its first event (see Follower._missed)
+    rewinding: bool = False  # a seek back to its start is asked for and not applied yet
     order: Order = field(default_factory=Order)
 
     @property

@@ -87,6 +87,7 @@ class Follower:
             self._starting.discard(rid)
         self.active[rid] = f
         self._lanes(f)
+        f.rewinding = True  # the batch in hand may hold its later events: not misses
         self._seek(f.partition, f.start)
         self._wake.set()
 
@@ -149,6 +150,14 @@ class Follower:
         for tp in tps:
             starts = [current.get(tp.partition), self._seeks.get(tp.partition)]
             consumer.seek(tp, min(s for s in starts if s is not None))
+        self._seeks_applied()
+
+    def _seeks_applied(self) -> None:
+        """From the next fetch on, a response's reads start where its seek said: an event past
+        the next one is a real miss again."""
+        for f in self.active.values():
+            if f.partition in self._seeks:
+                f.rewinding = False
         self._seeks.clear()
 
     def _on_record(self, key: bytes | None, value: bytes | None) -> list[asyncio.Future[int]]:
@@ -204,8 +213,15 @@ class Follower:
         """A raw event past the next one: this read began after the response's start (a batch
         fetched before its seek, a time seek misled by a clock). Its transforms must see every
         raw event from seq 1: read its partition again from its start, then from the
-        partition's beginning; if seq 1 is gone even so, end its views rather than guess."""
+        partition's beginning; if seq 1 is gone even so, end its views rather than guess.
+
+        Until the seek is applied, the batch in hand may hold many more of its events past the
+        next one: they are one miss, not one each (counted each, three of them ended a view
+        whose raw events were all there)."""
+        if f.rewinding:
+            return []
         f.misses += 1
+        f.rewinding = True
         if f.misses <= 2:
             f.start = f.start if f.misses == 1 else 0
             self._seek(f.partition, f.start)

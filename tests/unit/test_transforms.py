@@ -164,6 +164,27 @@ def test_a_read_that_begins_past_a_responses_start_goes_back_for_it() -> None:
     assert [orjson.loads(v)["seq"] for _, v in pub.sent] == [1, 2]
 
 
+def test_a_batch_with_many_events_past_the_start_goes_back_once() -> None:
+    """The demo page's views, CI: a batch fetched before a new response's seek held several of
+    its later events; each counted as a read that missed, and the third ended the views with
+    view_unavailable ("raw events before seq 8 are gone") although nothing was gone."""
+    from agents.views import Follower
+
+    pub = FakePublisher()
+    follower = Follower(Settings(), pub)  # type: ignore[arg-type]
+    f = follow(["sentences"])
+    f.start = 40
+    follower.active["r1"] = f
+    raw = [Event("r1", "delta", "answer", i, 0.0, f"S{i}. ") for i in range(1, 11)]
+    for event in raw[7:]:  # one batch: seqs 8, 9, 10
+        follower._on_record(b"r1", encode(event))
+    assert pub.sent == [] and follower._seeks == {0: 40} and "r1" in follower.active
+    follower._seeks_applied()  # the next batch reads from the start
+    for event in raw:
+        follower._on_record(b"r1", encode(event))
+    assert [orjson.loads(v)["seq"] for _, v in pub.sent] == list(range(1, 10))
+
+
 def test_rules_with_inline_flags_combine() -> None:
     # The docs' own example, `(?i)forbidden`, made the combined pattern `(?:(?i)forbidden)`,
     # which Python 3.11 refuses: the transform could not be built and the view never ran.
