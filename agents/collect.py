@@ -88,26 +88,25 @@ class Collector:
             position = max(begin, min(firsts))
             if position >= end:
                 return
-            consumer.assign([tp])
-            consumer.seek(tp, position)
-            while position < end and waiting:
-                batch = await consumer.getmany(tp, timeout_ms=500, max_records=FETCH_RECORDS)
-                for rec in batch.get(tp, []):
-                    if rec.offset >= end:
-                        return
-                    held = orders.get(rec.key) if rec.key is not None else None
-                    if held is None or rec.value is None:
-                        continue
-                    try:
-                        event = events.decode(rec.value)
-                    except DecodeError:
-                        continue  # the edges dead-letter it; readers skip it too
-                    rid, order = held
-                    if event.rid == rid and order.accept(event):
-                        reads[rid].streams.setdefault(stream, []).append((event, rec.value))
-                        if order.final:
-                            waiting.discard(rec.key)
-                position = await consumer.position(tp)
+            async with consumers.reading(consumer, tp, position):
+                while position < end and waiting:
+                    batch = await consumer.getmany(tp, timeout_ms=500, max_records=FETCH_RECORDS)
+                    for rec in batch.get(tp, []):
+                        if rec.offset >= end:
+                            return
+                        held = orders.get(rec.key) if rec.key is not None else None
+                        if held is None or rec.value is None:
+                            continue
+                        try:
+                            event = events.decode(rec.value)
+                        except DecodeError:
+                            continue  # the edges dead-letter it; readers skip it too
+                        rid, order = held
+                        if event.rid == rid and order.accept(event):
+                            reads[rid].streams.setdefault(stream, []).append((event, rec.value))
+                            if order.final:
+                                waiting.discard(rec.key)
+                    position = await consumer.position(tp)
 
     async def _requests(
         self, part: int, records: list[IndexRecord], reads: dict[str, Read]
@@ -123,23 +122,22 @@ class Collector:
             wanted = {r.rid.encode(): r.rid for r in records}
             if position >= end:
                 return
-            consumer.assign([tp])
-            consumer.seek(tp, position)
-            while position < end and wanted:
-                batch = await consumer.getmany(tp, timeout_ms=500, max_records=FETCH_RECORDS)
-                for rec in batch.get(tp, []):
-                    if rec.offset >= end or rec.timestamp > stop_ts:
-                        return
-                    rid = wanted.pop(rec.key, None) if rec.key is not None else None
-                    if rid is None:
-                        continue
-                    try:
-                        value = orjson.loads(rec.value or b"")
-                    except orjson.JSONDecodeError:
-                        continue
-                    if isinstance(value, dict) and value.get("rid") == rid:
-                        reads[rid].request = value
-                position = await consumer.position(tp)
+            async with consumers.reading(consumer, tp, position):
+                while position < end and wanted:
+                    batch = await consumer.getmany(tp, timeout_ms=500, max_records=FETCH_RECORDS)
+                    for rec in batch.get(tp, []):
+                        if rec.offset >= end or rec.timestamp > stop_ts:
+                            return
+                        rid = wanted.pop(rec.key, None) if rec.key is not None else None
+                        if rid is None:
+                            continue
+                        try:
+                            value = orjson.loads(rec.value or b"")
+                        except orjson.JSONDecodeError:
+                            continue
+                        if isinstance(value, dict) and value.get("rid") == rid:
+                            reads[rid].request = value
+                    position = await consumer.position(tp)
 
     async def _since(self, tp: TopicPartition, created_ms: float, end: int) -> int:
         consumer = self._started()

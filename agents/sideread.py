@@ -62,14 +62,20 @@ class SideReader:
     ) -> Folded:
         consumer = await self._started()
         tp = TopicPartition(self.settings.events_topic, partition)
-        consumer.assign([tp])
         begin = (await consumer.beginning_offsets([tp]))[tp]
         end = (await consumer.end_offsets([tp]))[tp] if until is None else until
         if start is None and since_ms is not None:
             found = await consumer.offsets_for_times({tp: max(0, int(since_ms) - CLOCK_SKEW_MS)})
             start = found[tp].offset if found[tp] is not None else end
-        consumer.seek(tp, max(begin, start or 0))
         key, out = rid.encode(), Folded()
+        async with consumers.reading(consumer, tp, max(begin, start or 0)):
+            await self._read(consumer, tp, end, key, out)
+        return out
+
+    async def _read(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, end: int, key: bytes, out: Folded
+    ) -> None:
+        await asyncio.sleep(0)  # an await before the read can end (consumers.reading)
         while await consumer.position(tp) < end:
             batch = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
             for record in batch.get(tp, []):
@@ -84,7 +90,6 @@ class SideReader:
                     out.last_ts = event.ts
                     if event.terminal:
                         out.final_type = event.type
-        return out
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
