@@ -181,7 +181,7 @@ class Fanout:
                 cached_from=record.cached_from,
             )  # fmt: skip
             if record.terminal and not live:
-                tracked.index_seq = record.seq
+                tracked.index_seq, tracked.index_ended = record.seq, True
                 return tracked  # ended before this edge looked: read from Kafka, not followed
             self._track(tracked)
             tracked.touched = time.monotonic()
@@ -192,6 +192,7 @@ class Fanout:
         if tracked.first is None:
             tracked.first = record.first
         tracked.index_seq = max(tracked.index_seq, record.seq)
+        tracked.index_ended = tracked.index_ended or record.terminal
         return tracked
 
     def view_stream(self, raw: Tracked, view: str) -> Tracked:
@@ -204,7 +205,7 @@ class Fanout:
         entry = self.directory.get(key)
         if entry is not None:
             return entry.tracked()
-        tracked = self._track(Tracked(key, raw.partition, raw.created))
+        tracked = self._track(Tracked(key, raw.partition, raw.created, parent=raw))
         tracked.touched = time.monotonic()
         return tracked
 

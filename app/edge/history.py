@@ -80,7 +80,7 @@ class History:
         except NotRetained as exc:
             out: list[list[Frame]] = []
             if yielded or not await self._stored(tracked, after, out):
-                if isinstance(exc, MaybeGone):
+                if isinstance(exc, MaybeGone) and not _view_gone(tracked):
                     return  # nothing found, as before storage existed: it may come live
                 raise
             for batch in out:
@@ -192,6 +192,13 @@ async def _chunk(
         read += len(records)
         position = await consumer.position(tp)
     return accepted, position
+
+
+def _view_gone(tracked: Tracked) -> bool:
+    """A view of a response that has ended, with nothing in Kafka where its events would start
+    (deleted records before that point) and nothing stored: the views agent wrote its events
+    right after the raw ones, so they were among those deleted and will not come live."""
+    return tracked.parent is not None and tracked.parent.ended
 
 
 def _status(chunk: list[tuple[events.Event, bytes]]) -> str:

@@ -122,6 +122,7 @@ class Tracked:
     # rather than "not held here".
     from_start: bool = False
     index_seq: int = 0  # the last seq the index says is stored (a hint for 410 only)
+    index_ended: bool = False  # the index holds its terminal record (a hint for 410 only)
     order: Order = field(default_factory=Order)
     status: str = IN_PROGRESS
     touched: float = 0.0  # monotonic time of the last event seen live
@@ -133,6 +134,12 @@ class Tracked:
     # Found only in storage (Kafka holds nothing of it): read from there (archive.py).
     archived: bool = False
     cached_from: str | None = None  # the response cache's source, once an index record said
+    parent: Tracked | None = None  # a view's stream: the raw stream it is made from
+
+    @property
+    def ended(self) -> bool:
+        """Known to have ended: its terminal event was seen, or the index says it was stored."""
+        return bool(self.order.final) or self.index_ended
 
     @property
     def final_seq(self) -> int:

@@ -19,6 +19,7 @@ from app.edge import sse
 from app.producer import Publisher, new_response_id
 from app.storage import migrate
 from app.storage.records import RAW, StoredResponse
+from app.storage.schema import event_logs
 from app.storage.store import Store
 
 from .conftest import on_database
@@ -167,3 +168,33 @@ async def test_replay_of_10000_events_from_storage(db_stack: tuple[Stack, Store]
     print(f"\nreplay of {REPLAY_EVENTS} events from {backend}: median {took[2] * 1000:.0f} ms, "
           f"best {took[0] * 1000:.0f} ms, {len(expected)} bytes")  # fmt: skip
     assert took[2] < 1.0
+
+
+async def test_view_neither_kafka_nor_storage_holds_is_410_not_a_wait(
+    db_stack: tuple[Stack, Store],
+) -> None:
+    """A view of a finished response whose events Kafka deleted and storage lacks (stored before
+    the view ended, or its row lost) answers 410: it was served as a live wait that never ends."""
+    stack, store = db_stack
+    settings = stack.settings
+    edge = await up(stack)
+    body = {"model": "demo", "input": "Tell me about Kafka.", "views": ["sentences"],
+            "params": {"tokens": 40, "rate": 400}}  # fmt: skip
+    async with client_for(edge.url) as c:
+        rid = await create(c, body)
+        assert b"event: done" in (await c.get(f"/v1/responses/{rid}/events")).content
+    await stored(store, rid)
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            event_logs.delete().where(
+                (event_logs.c.response_id == rid) & (event_logs.c.stream == "sentences")
+            )
+        )
+    await delete_all_records(settings, settings.view_topic("sentences"))
+    fresh = await stack.edge()
+    async with client_for(fresh.url) as c, asyncio.timeout(30):
+        view = await c.get(f"/v1/responses/{rid}/events?view=sentences")
+        assert view.status_code == 410, view.content[:300]
+        assert view.json()["error"]["code"] == "not_retained"
+        raw = await c.get(f"/v1/responses/{rid}/events")  # the raw stream is still in Kafka
+        assert raw.status_code == 200 and b"event: done" in raw.content
