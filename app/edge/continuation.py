@@ -10,6 +10,7 @@ before this edge started and not stored yet are not known here (storage is the r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,18 +77,19 @@ async def prepare(edge: EdgeState, named: Named) -> tuple[str, int, Context]:
         else:
             assert named.conversation_id is not None
             cid = named.conversation_id
-        stored = await _settled(store, recent, cid, upto, wait_s)
+        await _settled(store, recent, cid, upto, wait_s)
+        s = edge.settings
+        # The context keeps at most conversation_max_turns turns: no older one is read.
+        stored = await store.conversation(cid, latest=s.conversation_max_turns, upto=upto)
+        count, last = await store.turn_numbers(cid, upto)
     except SQLAlchemyError as exc:
         raise Unavailable(f"storage is not reachable: {exc.__class__.__name__}") from None
-    numbers = [r.turn or 1 for r in stored] + [o.turn for o in recent.of(cid)]
-    turns = [
-        conversation.turn_of(r.id, r.turn or 1, r.request, r.sources)
-        for r in stored
-        if upto is None or (r.turn or 1) <= upto
-    ]
-    s = edge.settings
+    numbers = [last] + [o.turn for o in recent.of(cid)]
+    turns = [conversation.turn_of(r.id, r.turn or 1, r.request, r.sources) for r in stored]
     ctx = conversation.context(turns, s.conversation_max_turns, s.conversation_max_chars)
-    return cid, max(numbers, default=0) + 1, ctx
+    # Turns older than those read were left out by the turn cap, as context() would have.
+    ctx = dataclasses.replace(ctx, dropped=ctx.dropped + max(0, count - len(stored)))
+    return cid, max(numbers) + 1, ctx
 
 
 async def _previous(edge: EdgeState, store: Store, rid: str) -> StoredResponse:
@@ -113,17 +115,15 @@ async def _previous(edge: EdgeState, store: Store, rid: str) -> StoredResponse:
 
 async def _settled(
     store: Store, recent: RecentTurns, cid: str, upto: int | None, wait_s: float
-) -> list[StoredResponse]:
-    """The stored turns of `cid`, once every turn this edge saw open (up to `upto`) is stored."""
+) -> None:
+    """Return once every turn of `cid` this edge saw open (up to `upto`) is stored."""
     deadline = time.monotonic() + wait_s
     while True:
-        stored = await store.conversation(cid)
-        have = {r.id for r in stored}
-        pending = [
-            o.rid for o in recent.of(cid) if o.rid not in have and (upto is None or o.turn <= upto)
-        ]
+        opened = [o.rid for o in recent.of(cid) if upto is None or o.turn <= upto]
+        have = await store.stored(opened)
+        pending = [rid for rid in opened if rid not in have]
         if not pending:
-            return stored
+            return
         if time.monotonic() >= deadline:
             raise TurnInProgress(
                 f"turn {pending[0]!r} of conversation {cid!r} is not stored yet (still "

@@ -100,19 +100,39 @@ class Store:
             found: str | None = (await conn.execute(query)).scalar()
         return found
 
-    async def conversation(self, cid: str) -> list[StoredResponse]:
-        """The stored turns of a conversation, in order (turn, creation), without their logs.
-        A response stored with no conversation is the first turn of the conversation named
-        by its id (one continued with `previous_response_id`)."""
+    async def conversation(
+        self, cid: str, *, latest: int | None = None, upto: int | None = None
+    ) -> list[StoredResponse]:
+        """The stored turns of a conversation, in order (turn, creation), without their logs:
+        all of them, or only the `latest` ones numbered at most `upto`. A response stored with
+        no conversation is the first turn of the conversation named by its id (one continued
+        with `previous_response_id`).
+
+        Each turn's request holds the context it was sent, so reading every turn of a long
+        conversation reads its history once per turn: a new turn reads only the latest it
+        can use (the context's turn cap)."""
         c = responses.c
-        query = (
-            select(responses)
-            .where(or_(c.conversation_id == cid, and_(c.id == cid, c.conversation_id.is_(None))))
-            .order_by(func.coalesce(c.turn, 1), c.created_ms, c.id)  # a root is turn 1
-        )
+        number = func.coalesce(c.turn, 1)  # a root is turn 1
+        query = select(responses).where(_of_conversation(cid))
+        if upto is not None:
+            query = query.where(number <= upto)
+        if latest is None:
+            query = query.order_by(number, c.created_ms, c.id)
+        else:
+            query = query.order_by(number.desc(), c.created_ms.desc(), c.id.desc()).limit(latest)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [_response(row) for row in rows]
+        found = [_response(row) for row in rows]
+        return found if latest is None else found[::-1]
+
+    async def turn_numbers(self, cid: str, upto: int | None = None) -> tuple[int, int]:
+        """(how many turns are stored numbered at most `upto`, the highest number stored)."""
+        number = func.coalesce(responses.c.turn, 1)
+        counted = func.count() if upto is None else func.count().filter(number <= upto)
+        query = select(counted, func.max(number)).where(_of_conversation(cid))
+        async with self.engine.connect() as conn:
+            count, last = (await conn.execute(query)).one()
+        return int(count or 0), int(last or 0)
 
     async def log(self, rid: str, stream: str = "") -> list[bytes] | None:
         """The exact Kafka values of a stored stream's events, in seq order ("" the response's
@@ -123,6 +143,11 @@ class Store:
         async with self.engine.connect() as conn:
             blob = (await conn.execute(query)).scalar()
         return None if blob is None else eventlog.unpack(blob)
+
+
+def _of_conversation(cid: str) -> Any:
+    c = responses.c
+    return or_(c.conversation_id == cid, and_(c.id == cid, c.conversation_id.is_(None)))
 
 
 def _response(row: Any) -> StoredResponse:

@@ -174,3 +174,36 @@ async def test_errors_are_json_and_never_500(client: httpx.AsyncClient) -> None:
             "GET", f"/v1/conversations/{cid}/events", headers={"Last-Event-ID": cursor}
         )
         assert got == (400, "bad_cursor"), cursor
+
+
+async def test_the_turn_cap_keeps_the_latest_turns(
+    stack: Stack, database_url: str, fake: FakeUpstream
+) -> None:
+    """With conversation_max_turns=2, a fourth turn is sent turns 2 and 3 (storage is read for
+    those only); continuing from the second response sends turns 1 and 2."""
+    stack.settings = dataclasses.replace(
+        stack.settings, database_url=database_url, openai_base_url=f"{fake.url}/v1",
+        openai_api_key="sk-test", conversation_wait_s=30.0, conversation_max_turns=2,
+    )  # fmt: skip
+    if database_url.startswith("postgresql"):
+        await migrate.upgrade(database_url)
+    edge = await up(stack)
+    tag = secrets.token_hex(4)
+    cid = f"cap-{tag}"
+    a, b, c, d, e = (f"{word}-{tag}" for word in ("one", "two", "three", "four", "five"))
+    async with client_for(edge.url) as client:
+        await turn(client, a, conversation_id=cid)
+        second = await turn(client, b, conversation_id=cid)
+        await turn(client, c, conversation_id=cid)
+        fourth = await turn(client, d, conversation_id=cid)
+        assert fourth["turn"] == 4
+        assert (fourth["context"]["turns"], fourth["context"]["dropped_turns"]) == (2, 1)
+        assert [m["content"] for m in upstream_messages(fake, d)] == [
+            f"echo:{b}", b, f"echo:{c}", c, f"echo:{d}",
+        ]  # fmt: skip
+        fifth = await turn(client, e, previous_response_id=second["id"])
+        assert fifth["turn"] == 5
+        assert (fifth["context"]["turns"], fifth["context"]["dropped_turns"]) == (2, 0)
+        assert [m["content"] for m in upstream_messages(fake, e)] == [
+            f"echo:{a}", a, f"echo:{b}", b, f"echo:{e}",
+        ]  # fmt: skip

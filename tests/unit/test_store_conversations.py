@@ -38,3 +38,12 @@ async def test_turns_come_back_in_order_with_their_columns(store: Store) -> None
 async def test_a_plain_response_starts_the_conversation_named_by_its_id(store: Store) -> None:
     await store.put([turn("plain", None, None, 0.0), turn("next", "plain", 2, 1.0)])
     assert [r.id for r in await store.conversation("plain")] == ["plain", "next"]
+
+
+async def test_a_new_turn_reads_only_the_latest_turns_it_can_use(store: Store) -> None:
+    await store.put([turn(f"r{n}", "c", n, float(n)) for n in range(1, 8)])
+    assert [r.id for r in await store.conversation("c", latest=3)] == ["r5", "r6", "r7"]
+    assert [r.id for r in await store.conversation("c", latest=2, upto=4)] == ["r3", "r4"]
+    assert await store.turn_numbers("c") == (7, 7)
+    assert await store.turn_numbers("c", upto=4) == (4, 7)
+    assert await store.turn_numbers("nothing") == (0, 0)
