@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.lanes import Lane, awaits
+from agents.lanes import FAILED, Lane, awaits
 from agents.transforms.base import Out, Spec
 from agents.transforms.registry import transforms
 from app import events
@@ -24,8 +24,6 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 TERMINAL_FIELDS = ("retriable", "code", "message", "status")
 FIELDS = ("text", *TERMINAL_FIELDS, "path", "value", "ref", "call_id", "name", "arguments")
-FAILED: Out = {"type": "error", "retriable": False, "code": "view_failed",
-               "message": "this view's transform failed; the raw stream is unaffected"}  # fmt: skip
 
 
 @dataclass(slots=True)

@@ -22,8 +22,10 @@ from app.events import Event
 
 log = logging.getLogger(__name__)
 
-FAILED: Out = {"type": "error", "retriable": True, "code": "view_failed",
-               "message": "this view failed; the raw stream is unaffected"}  # fmt: skip
+# A transform that raised: the same raw events make it raise again (on a replay too), so a
+# retry cannot help.
+FAILED: Out = {"type": "error", "retriable": False, "code": "view_failed",
+               "message": "this view's transform failed; the raw stream is unaffected"}  # fmt: skip
 Emit = Callable[[Event, list[Out]], list[asyncio.Future[int]]]
 
 
