@@ -1,0 +1,118 @@
+"""A real nginx (Debian's) for a test: infra/nginx/tokenrelay.conf included in a minimal main
+configuration in a temp dir, its listen port and edges rewritten, optionally with settings
+changed (the negative controls). It must be installed (`make test` installs it): a missing
+nginx fails the test, never skips it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from .procs import REPO, free_port
+
+CONF = REPO / "infra" / "nginx" / "tokenrelay.conf"
+LISTEN = "listen 127.0.0.1:8080;"
+UPSTREAM = "server 127.0.0.1:8000 max_fails=1 fail_timeout=5s;"
+START_TIMEOUT_S = 20.0
+
+# What an operator's http {} often has already: gzip for everything, and the header that
+# tells a test which edge answered.
+MAIN = """daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+{user}
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    gzip on;
+    gzip_min_length 1;
+    gzip_types text/event-stream application/json;
+    add_header X-Upstream $upstream_addr always;
+    include {dir}/tokenrelay.conf;
+}}
+"""
+
+
+def binary() -> str:
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if found is None:
+        raise AssertionError(
+            "nginx is not installed: `make test` installs it (infra/system-packages.sh)"
+        )
+    return found
+
+
+class Nginx:
+    def __init__(
+        self, workdir: Path, edge_ports: list[int], changes: dict[str, str] | None = None
+    ) -> None:
+        self.dir = workdir / f"nginx-{free_port()}"
+        self.dir.mkdir()
+        self.port = free_port()
+        text = CONF.read_text()
+        for old, new in {
+            LISTEN: f"listen 127.0.0.1:{self.port};",
+            UPSTREAM: "\n    ".join(
+                f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in edge_ports
+            ),
+            **(changes or {}),
+        }.items():
+            assert old in text, f"{CONF.name} no longer has {old!r}: update the test"
+            text = text.replace(old, new)
+        (self.dir / "tokenrelay.conf").write_text(text)
+        user = "user root;" if os.geteuid() == 0 else ""
+        (self.dir / "nginx.conf").write_text(MAIN.format(dir=self.dir, user=user))
+        self.log = self.dir / "stderr.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [binary(), "-p", str(self.dir), "-c", str(self.dir / "nginx.conf")],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _listening(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"nginx did not start:\n{self.report()}")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def report(self) -> str:
+        logs = [self.log, self.dir / "error.log"]
+        return "\n".join(p.read_text(errors="replace")[-4000:] for p in logs if p.exists())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def established(port: int) -> int:
+    """TCP connections established to 127.0.0.1:`port` (from any local client)."""
+    out = subprocess.run(
+        ["ss", "-Htn", "state", "established", f"( dport = :{port} )"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return len([line for line in out.stdout.splitlines() if line.strip()])
