@@ -5,6 +5,7 @@ from __future__ import annotations
 import faust
 
 from agents import generation, persist, stats, views, watchdog
+from agents.metrics import WorkerMetrics
 from app.settings import Settings
 
 
@@ -12,7 +13,9 @@ def broker_urls(servers: str) -> list[str]:
     return [f"kafka://{s.strip()}" for s in servers.split(",") if s.strip()]
 
 
-def make_app(settings: Settings) -> faust.App:
+def make_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faust.App:
+    """The worker's Faust app; `metrics` (a fresh one by default) is fed by its agents."""
+    metrics = metrics or WorkerMetrics()
     app = faust.App(
         f"{settings.topic_prefix}-worker",
         broker=broker_urls(settings.kafka),
@@ -34,9 +37,16 @@ def make_app(settings: Settings) -> faust.App:
         # The watchdog reaps only what its own active partitions hold.
         table_standby_replicas=0,
     )
-    watchdog.register(app, settings)
-    generation.register(app, settings)
+    dog = watchdog.register(app, settings)
+    metrics.counts(
+        "tokenrelay_worker_watchdog", "What the watchdog did (ended: silent responses it ended)",
+        lambda: dog.counts,
+    )  # fmt: skip
+    generation.register(app, settings, metrics)
     views.register(app, settings)
     stats.register(app, settings)
-    persist.register(app, settings)
+    metrics.counts(
+        "tokenrelay_worker_persist", "What the persist agent did with complete responses",
+        persist.register(app, settings),
+    )  # fmt: skip
     return app

@@ -25,6 +25,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents import cached
+from agents.metrics import WorkerMetrics
 from agents.sideread import SideReader
 from app import cache, consumers, events
 from app.errors import BadRequest
@@ -335,7 +336,7 @@ def _cancel_of(value: bytes | None) -> str | None:
     return None
 
 
-def register(app: faust.App, settings: Settings) -> None:
+def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None:
     requests = app.topic(
         settings.requests_topic,
         partitions=settings.partitions,
@@ -350,7 +351,9 @@ def register(app: faust.App, settings: Settings) -> None:
         registry = Registry(settings)
         store = Store.connect(settings.database_url)  # no connection until a cache hit
         async with Publisher(settings) as publisher:
+            publisher.on_finished = metrics.on_finished
             generation = Generation(settings, publisher, registry, store)
+            metrics.running.set_function(lambda: len(generation.running))
             control = asyncio.create_task(follow_control(settings, generation))
             try:
                 async for event in stream.events():

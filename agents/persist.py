@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import faust
@@ -48,12 +48,15 @@ class Persister:
     per newly stored response in the transaction that stores it (Store.put), and one per cancel
     this group reads on <prefix>.control, keyed by its offset, so each is appended once."""
 
-    def __init__(self, settings: Settings, store: Store, collector: Collector) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, collector: Collector,
+        counts: dict[str, int] | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.store = store
         self.collector = collector
         self.audit = AuditLog(store.engine)
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, int] = {} if counts is None else counts
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -167,7 +170,10 @@ async def _commit(consumer: AIOKafkaConsumer) -> None:
         log.info("persist: offsets not committed (%r)", exc)
 
 
-def register(app: faust.App, settings: Settings) -> None:
+def register(app: faust.App, settings: Settings) -> Callable[[], dict[str, int]]:
+    """Run the persist agent in `app`; what it has done so far, for the metrics."""
+    counts: dict[str, int] = {}
+
     @app.task
     async def persist() -> None:
         store = Store.connect(settings.database_url)
@@ -176,7 +182,7 @@ def register(app: faust.App, settings: Settings) -> None:
             while True:
                 try:
                     await collector.start()
-                    await Persister(settings, store, collector).run()
+                    await Persister(settings, store, collector, counts).run()
                 except (KafkaError, OSError) as exc:
                     log.warning("persist: Kafka failed, starting again: %r", exc)
                     await collector.close()
@@ -184,3 +190,5 @@ def register(app: faust.App, settings: Settings) -> None:
         finally:
             await collector.close()
             await store.close()
+
+    return lambda: counts

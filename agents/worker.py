@@ -10,6 +10,7 @@ import mode.loop
 from faust import Worker
 
 from agents.app import make_app
+from agents.metrics import WorkerMetrics
 from app.heap import settle_heap
 from app.settings import Settings
 from app.storage.migrate import upgrade_if_sqlite
@@ -27,7 +28,9 @@ def run_worker(settings: Settings) -> int:
     asyncio.run(ensure_topics(settings))
     # A SQLite database (development) is migrated here; PostgreSQL by `tokenrelay db upgrade`.
     asyncio.run(upgrade_if_sqlite(settings.database_url))
-    app = make_app(settings)
+    metrics = WorkerMetrics()
+    app = make_app(settings, metrics)
+    metrics.serve(settings)  # before Faust starts: a port in use stops the worker here
     ready = False
 
     @app.on_partitions_assigned.connect  # type: ignore[misc]

@@ -23,6 +23,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -73,6 +74,8 @@ class Publisher:
         self._dirty: dict[ResponseWriter, None] = {}
         self._scheduled = False
         self.writing: dict[str, ResponseWriter] = {}  # responses not ended yet: beats go to these
+        # Told of every response a writer ends (its type and summary): the worker's metrics.
+        self.on_finished: Callable[[str, dict[str, Any]], None] | None = None
         self._beats: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -332,6 +335,8 @@ class ResponseWriter:
         summary = self.tally.summary(self.created, self.last_write, extra.get("code"), failed)
         # After the terminal event: whoever reads this record finds the event stored.
         await self._index(type, summary=summary)
+        if self.publisher.on_finished is not None:
+            self.publisher.on_finished(type, summary)
 
     def _add(self, type: str, source: str, text: str | None = None, extra: Any = None) -> bool:
         if self.ended or self.failed is not None:

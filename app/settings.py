@@ -48,6 +48,9 @@ class Settings:
     # fetch this long to fill it: far less CPU per event, at most this much latency. 0: never.
     edge_fetch_wait_ms: float = 5.0
     worker_datadir: str = ".tokenrelay/worker"
+    # The worker's Prometheus metrics (agents/metrics.py) at http://HOST:PORT/metrics; 0: none.
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 8001
     # A worker that stops heart-beating loses its partitions after this long.
     worker_session_timeout_s: float = 10.0
     # An in-progress response with no writer write for this long ends with a retriable error.

@@ -103,6 +103,7 @@ class TokenRelay:
             edge_port=self.port,
             worker_datadir=str(self.workdir / prefix),
             generation_concurrency=GENERATION_CONCURRENCY,
+            worker_metrics_port=0,
             # Each stack its own database (the persist agent's; bench/persistlag.py reads it),
             # never the checkout's development one.
             database_url=f"sqlite+aiosqlite:///{self.database}",

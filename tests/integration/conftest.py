@@ -38,6 +38,7 @@ def make_settings(bootstrap: str, workdir: Path) -> Settings:
         worker_session_timeout_s=3.0,
         edge_unknown_wait_ms=500,
         heartbeat_s=2.0,
+        worker_metrics_port=0,  # several workers run at once: a test that scrapes one sets a port
     )
 
 
