@@ -38,6 +38,10 @@ def make_settings(bootstrap: str, workdir: Path) -> Settings:
         worker_session_timeout_s=3.0,
         edge_unknown_wait_ms=500,
         heartbeat_s=2.0,
+        # The tests that predate API keys create and read without credentials; the security
+        # tests (test_auth*.py) turn it on. The data dir is the test's own, never the checkout's.
+        auth="off",
+        data_dir=str(workdir / "data"),
     )
 
 
