@@ -9,8 +9,6 @@ secrets rotate without breaking tokens in flight. Keys come from the real `token
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,13 +19,13 @@ import orjson
 import pytest
 
 from app.audit import Record
-from app.auth import keys
 from app.auth.tokens import kid
 from app.storage.audit import AuditLog
 from app.storage.store import Store
 
+from .apikeys import bearer, create_key
 from .conftest import started
-from .procs import REPO, Edge, Stack, settings_env
+from .procs import Edge, Stack
 from .sse import assert_contiguous, client_for, read_all, read_events
 from .test_multiplex_stream import read_muxed
 
@@ -54,22 +52,6 @@ def edge(auth_stack: Stack, request: pytest.FixtureRequest) -> Iterator[Edge]:
         print(f"\ntopic prefix {auth_stack.settings.topic_prefix}\n{auth_stack.report()}")
 
 
-def new_key(stack: Stack, name: str) -> str:
-    """`tokenrelay keys create --name NAME`: the key is alone on the last line."""
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "keys", "create", "--name", name], cwd=REPO,
-        env=settings_env(stack.settings), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    key = done.stdout.splitlines()[-1]
-    assert keys.plausible(key), done.stdout
-    return key
-
-
-def bearer(credential: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {credential}"}
-
-
 async def create(
     c: httpx.AsyncClient, key: str, tokens: int = 20, rate: float = 200, **extra: Any
 ) -> dict[str, Any]:
@@ -90,7 +72,7 @@ def code(resp: httpx.Response | Any, status: int, want: str) -> None:
 async def test_a_read_token_reads_its_response_and_nothing_else(
     auth_stack: Stack, edge: Edge
 ) -> None:
-    key = new_key(auth_stack, "reader-test")
+    key = create_key(auth_stack, "reader-test")
     async with client_for(edge.url) as c:
         a = await create(c, key, views=["sentences"])
         b = await create(c, key)
@@ -131,7 +113,7 @@ async def test_a_read_token_reads_its_response_and_nothing_else(
 
 
 async def test_a_conversation_token_reads_its_conversation(auth_stack: Stack, edge: Edge) -> None:
-    key = new_key(auth_stack, "conversation-test")
+    key = create_key(auth_stack, "conversation-test")
     cid = f"c-auth-{time.time_ns()}"
     async with client_for(edge.url) as c:
         turn = await create(c, key, conversation_id=cid)
@@ -165,7 +147,7 @@ async def test_a_conversation_token_reads_its_conversation(auth_stack: Stack, ed
 async def test_per_key_limit_answers_429_and_leaves_other_keys_alone(
     auth_stack: Stack, edge: Edge
 ) -> None:
-    busy, other = new_key(auth_stack, "busy"), new_key(auth_stack, "other")
+    busy, other = create_key(auth_stack, "busy"), create_key(auth_stack, "other")
     async with client_for(edge.url) as c:
         running = [await create(c, busy, tokens=5000, rate=50) for _ in range(LIMIT)]
         body = {"model": "demo", "input": "one more"}
@@ -197,7 +179,7 @@ async def audit_records(store: Store, rids: set[str], timeout_s: float = 30) -> 
 
 
 async def test_the_audit_log_names_the_key(auth_stack: Stack, edge: Edge) -> None:
-    key = new_key(auth_stack, "auditor")
+    key = create_key(auth_stack, "auditor")
     async with client_for(edge.url) as c:
         r = await create(c, key, tokens=5, rate=100)
         cancelled = await c.post(f"/v1/responses/{r['id']}/cancel", headers=bearer(key))
@@ -220,7 +202,7 @@ async def test_an_expired_token_ends_the_stream_and_a_fresh_one_resumes(
     with the same token gets 401, and a token minted by a key holder resumes from the last
     seq with no gap or repeat."""
     short = await auth_stack.edge(read_token_ttl_s=4.0)  # same secret, short-lived tokens
-    key = new_key(auth_stack, "expiry-test")
+    key = create_key(auth_stack, "expiry-test")
     try:
         async with client_for(short.url) as c:
             r = await create(c, key, tokens=80, rate=16)  # about 5 s
@@ -245,7 +227,7 @@ async def test_an_expired_token_ends_the_stream_and_a_fresh_one_resumes(
 async def test_read_token_secrets_rotate_without_breaking_tokens_in_flight(
     auth_stack: Stack, edge: Edge
 ) -> None:
-    key = new_key(auth_stack, "rotation-test")
+    key = create_key(auth_stack, "rotation-test")
     old_edge = await auth_stack.edge(read_token_secrets=OLD)
     async with client_for(old_edge.url) as c:
         r = await create(c, key, tokens=10, rate=100)
