@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,16 +26,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app import events
 from app.auth import keys
 from app.auth.keys import Key
 from app.auth.tokens import ReadTokens, conversation_scope, response_scope
 from app.auth.tokens import load as tokens_of
 from app.edge import multiplex
+from app.edge.expiring import Expiring
 from app.edge.fanout import Fanout
 from app.edge.inflight import Slots, Ticket
 from app.edge.keycache import KeyCache
-from app.edge.stream import EventStream, Source
+from app.edge.stream import EventStream
 from app.errors import BadRequest, Forbidden, Unauthorized, Unavailable
 from app.settings import Settings
 from app.storage.keys import Keys
@@ -49,7 +49,6 @@ Handler = Callable[[Request], Awaitable[Response]]
 MAX_TOKENS = 64  # read tokens one request may bring (a multiplexed stream's, at most)
 MAX_MINT_BODY = 4096
 IDS = ("response_id", "conversation_id")
-EXPIRED = b": read token expired\n\n"  # a comment: readers ignore it, a person sees why
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,31 +255,3 @@ async def _read_grant(request: Request, wanted: Callable[[Request], list[str]]) 
         if scope not in held:
             raise Forbidden(f"no read token given covers {scope[:300]}")
     return min(g.expires_ms for g in grants)
-
-
-class Expiring:
-    """A stream body that ends cleanly at its first item after `until_ms` (epoch ms). Bodies
-    yield at least a ping every heartbeat, so it ends at most a heartbeat late, never mid-frame."""
-
-    def __init__(self, body: Source, until_ms: float) -> None:
-        self.body = body
-        self.until_ms = until_ms
-        self._iter: AsyncGenerator[bytes, None] | None = None
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        self._iter = self._items()
-        return self._iter
-
-    async def _items(self) -> AsyncGenerator[bytes, None]:
-        async for item in self.body:
-            if events.now_ms() >= self.until_ms:
-                yield EXPIRED
-                return
-            yield item
-
-    async def aclose(self) -> None:
-        try:
-            if self._iter is not None:
-                await self._iter.aclose()
-        finally:
-            await self.body.aclose()

@@ -298,8 +298,8 @@ def error_response(
 async def on_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, TokenRelayError):
         headers = dict(getattr(exc, "headers", {}))  # WWW-Authenticate of 401 and 403
-        if getattr(exc, "retry_after", None) is not None:
-            headers["Retry-After"] = str(exc.retry_after)  # type: ignore[attr-defined]
+        if (retry_after := getattr(exc, "retry_after", None)) is not None:
+            headers["Retry-After"] = str(retry_after)
         return error_response(exc.status, exc.code, str(exc), headers)
     if isinstance(exc, HTTPException):
         return error_response(exc.status_code, "http_error", str(exc.detail))

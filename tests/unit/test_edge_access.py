@@ -23,7 +23,8 @@ from app.auth import keys
 from app.auth.keys import Key
 from app.auth.tokens import ReadTokens, conversation_scope, response_scope
 from app.edge import access
-from app.edge.access import Access, Expiring
+from app.edge.access import Access
+from app.edge.expiring import EXPIRED, Expiring
 from app.edge.inflight import Slots
 from app.edge.keycache import KeyCache
 from app.edge.routes import EXCEPTION_HANDLERS
@@ -199,7 +200,7 @@ async def test_a_stream_ends_cleanly_at_its_tokens_expiry() -> None:
     inner = Ticking()
     body = Expiring(inner, events.now_ms() + 100)
     got: list[Any] = [item async for item in body]
-    assert got[-1] == access.EXPIRED and 5 <= len(got) <= 15
+    assert got[-1] == EXPIRED and 5 <= len(got) <= 15
     assert all(item.startswith(b"data: ") for item in got[:-1])
     await body.aclose()
     assert inner.closed
