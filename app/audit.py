@@ -150,6 +150,9 @@ def of_response(r: StoredResponse) -> Entry:
         "created_ms": r.created_ms,
         "finished_ms": r.finished_ms,
         "client": request.get("client"),  # the edge's view of the caller (app/edge/client.py)
+        # The API key's name and id (app/edge/access.py); None when the edge ran without auth.
+        "who": request.get("who"),
+        "key_id": request.get("key_id"),
         "models": dict(r.models),
         # The calls' messages (or input) in order, canonical JSON; null for an SDK response.
         "input_sha256": (
@@ -202,6 +205,8 @@ def of_control(value: bytes | None, topic: str, partition: int, offset: int,
     at = obj.get("ts")
     data = {
         "client": obj.get("client"),
+        "who": obj.get("who"),
+        "key_id": obj.get("key_id"),
         "in_flight": obj.get("in_flight", True),  # edges before the field sent only these
     }
     at_ms = float(at) if isinstance(at, (int, float)) else float(timestamp_ms)

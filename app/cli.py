@@ -1,4 +1,4 @@
-"""The `tokenrelay` command: broker, worker, edge, up, db, audit, publish, tail."""
+"""The `tokenrelay` command: broker, worker, edge, up, db, audit, keys, publish, tail."""
 
 from __future__ import annotations
 
@@ -47,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", help="export from this time: ISO 8601 or epoch ms")
     audit.add_argument("--until", help="export up to (not including) this time")
     audit.set_defaults(run=_audit)
+    keys = sub.add_parser("keys", help="API keys: create, list, revoke (docs/security.md)")
+    keys_sub = keys.add_subparsers(required=True, dest="action", metavar="ACTION")
+    keys_sub.add_parser("create", help="a new key, printed once").add_argument(
+        "--name", required=True
+    )
+    keys_sub.add_parser("list", help="id, name, created, revoked (never a key)")
+    keys_sub.add_parser("revoke", help="revoke a key by id or name").add_argument("id_or_name")
+    keys.set_defaults(run=_keys)
     publish = sub.add_parser("publish", help="publish standard input as a response")
     publish.add_argument("--id", required=True, dest="rid")
     publish.add_argument("--source", default="answer")
@@ -55,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("rid")
     tail.add_argument("--after", type=int, default=0)
     tail.add_argument("--url", help="edge base URL (default: from settings)")
+    tail.add_argument("--token", help="an API key or the response's read token")
     tail.set_defaults(run=_tail)
     return parser
 
@@ -120,10 +129,37 @@ def _audit(args: argparse.Namespace) -> int:
     return asyncio.run(audit.run_export(url, since, until, sys.stdout.buffer))
 
 
+def _keys(args: argparse.Namespace) -> int:
+    from app.storage import keys, migrate
+
+    url = Settings.from_env().database_url
+    asyncio.run(migrate.upgrade_if_sqlite(url))
+    arg = getattr(args, "name", None) or getattr(args, "id_or_name", None)
+    return asyncio.run(keys.run(url, args.action, arg, sys.stdout, sys.stderr))
+
+
+def _demo_url(settings: Settings) -> str:
+    """The demo page's URL; with auth on, the development key in its fragment (the page keeps
+    it; a fragment never reaches a server or its logs)."""
+    url = f"http://{settings.edge_host}:{settings.edge_port}/"
+    if settings.auth == "off":
+        print("tokenrelay: WARNING: TOKENRELAY_AUTH=off, anyone can use this edge", flush=True)
+        return url
+    from app.auth import devkey
+
+    key, created = asyncio.run(devkey.ensure(settings.database_url, settings.data_dir))
+    where = devkey.path(settings.data_dir)
+    said = "created the" if created else "the"
+    curl = f'curl -H "Authorization: Bearer $(cat {where})"'
+    print(f'tokenrelay: {said} development API key "dev" is in {where}: {curl} ...', flush=True)
+    return f"{url}#key={key}"
+
+
 def _up(args: argparse.Namespace) -> int:
     settings = Settings.from_env(edge_host=args.host, edge_port=args.port)
     if _db(argparse.Namespace(action="upgrade")) != 0:
         return 1
+    demo = _demo_url(settings)
     own_broker = not os.environ.get("TOKENRELAY_KAFKA")
     if own_broker and _broker(argparse.Namespace(action="start")) != 0:
         return 1
@@ -139,11 +175,7 @@ def _up(args: argparse.Namespace) -> int:
         subprocess.Popen(me + ["worker"], env=env),
         subprocess.Popen(me + ["edge"], env=env),
     ]
-    print(
-        f"tokenrelay: demo page at http://{settings.edge_host}:{settings.edge_port}/ "
-        "(Ctrl-C stops)",
-        flush=True,
-    )
+    print(f"tokenrelay: demo page at {demo} (Ctrl-C stops)", flush=True)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the same way as Ctrl-C
     try:
         while all(child.poll() is None for child in children):
@@ -188,7 +220,7 @@ def _tail(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     url = args.url or f"http://{settings.edge_host}:{settings.edge_port}"
-    return asyncio.run(tail(url, args.rid, args.after))
+    return asyncio.run(tail(url, args.rid, args.after, args.token))
 
 
 if __name__ == "__main__":

@@ -65,6 +65,42 @@ class Withheld(TokenRelayError):
     code = "moderated_response"
 
 
+class Unauthorized(TokenRelayError):
+    """No credential, or one that is not valid (unknown, revoked or expired)."""
+
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str, *, presented: bool = True) -> None:
+        super().__init__(message)
+        # RFC 6750: a request that brought no credential gets the challenge without an error.
+        error = ', error="invalid_token"' if presented else ""
+        self.headers = {"WWW-Authenticate": f'Bearer realm="tokenrelay"{error}'}
+
+
+class Forbidden(TokenRelayError):
+    """A valid read token whose scope does not cover what was asked for."""
+
+    status = 403
+    code = "forbidden"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers = {"WWW-Authenticate": 'Bearer realm="tokenrelay", error="insufficient_scope"'}
+
+
+class TooManyResponses(TokenRelayError):
+    """An API key already has its limit of responses in progress on this edge."""
+
+    retriable = True
+    status = 429
+    code = "too_many_responses"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds, sent as Retry-After
+
+
 class NotRetained(TokenRelayError):
     """The events after the requested position are no longer retained."""
 

@@ -119,6 +119,20 @@ class Settings:
     # The response cache (docs/cache.md): a `"cache": true` request is answered from a stored
     # response of the same request that ended `done` at most this long ago; 0 turns it off.
     cache_ttl_s: float = 3600.0
+    # Security (docs/security.md). `off` serves everyone without a key or token, for local
+    # experiments only (the edge says so loudly at start).
+    auth: str = "on"
+    # Where the development key (`tokenrelay up`) and a generated read-token secret are kept.
+    data_dir: str = ".tokenrelay"
+    # Read tokens' HMAC secrets, comma-separated: the first signs, all verify (rotation). Empty:
+    # one generated into the data dir, shared by the edges of this machine. Kept out of repr.
+    read_token_secrets: str = dataclasses.field(default="", repr=False)
+    read_token_ttl_s: float = 3600.0
+    # An edge trusts what it learned of an API key (valid, revoked, unknown) this long: a revoke
+    # reaches every edge within it.
+    auth_cache_s: float = 5.0
+    # Responses one API key may have in progress on one edge; the next POST gets 429.
+    key_max_responses: int = 64
     demo_tokens: int = 400
     demo_rate: float = 50.0
     demo_first_token_ms: float = 0.0
@@ -126,6 +140,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.plain_code not in ("skip", "announce"):
             raise ValueError("TOKENRELAY_PLAIN_CODE must be skip or announce")
+        if self.auth not in ("on", "off"):
+            raise ValueError("TOKENRELAY_AUTH must be on or off")
         if self.moderation_on_error not in ("block", "allow"):
             raise ValueError("TOKENRELAY_MODERATION_ON_ERROR must be block or allow")
         # The watchdog learns of a writer's writes from its beats: a writer must beat at least

@@ -10,11 +10,14 @@ import httpx
 from app import events
 
 
-async def tail(base_url: str, rid: str, after: int) -> int:
-    """Print each event's JSON on a line until the terminal event; 0 on done, 1 otherwise."""
+async def tail(base_url: str, rid: str, after: int, token: str | None = None) -> int:
+    """Print each event's JSON on a line until the terminal event; 0 on done, 1 otherwise.
+    `token`: an API key or the response's read token (docs/security.md)."""
     last = after
     attempts = 0
-    async with httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(60.0)) as client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    timeout = httpx.Timeout(60.0)
+    async with httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=headers) as client:
         while True:
             try:
                 async with client.stream(

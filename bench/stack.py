@@ -107,6 +107,9 @@ class TokenRelay:
             # Each stack its own database (the persist agent's; bench/persistlag.py reads it),
             # never the checkout's development one.
             database_url=f"sqlite+aiosqlite:///{self.database}",
+            # The load generators send no API key (the cost of a key check is one cached look-up).
+            auth="off",
+            data_dir=str(self.workdir / prefix),
         )
         env = _env(self.settings)
         self.worker = self.children.python("worker", ["-m", "app.cli", "worker"], env)

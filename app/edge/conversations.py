@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app import conversation
-from app.edge import sse, turn_cursor, withhold
+from app.edge import access, sse, turn_cursor, withhold
 from app.edge.multiplex import Merge, relabel
 from app.edge.recent_turns import Opened, arrivals
 from app.edge.resume import Body, Reader
@@ -71,6 +71,7 @@ async def known_turns(edge: EdgeState, cid: str) -> list[Known]:
     return out
 
 
+@access.reads_conversation
 async def list_turns(request: Request) -> Response:
     edge: EdgeState = request.app.state.edge
     cid = request.path_params["cid"]
@@ -78,6 +79,7 @@ async def list_turns(request: Request) -> Response:
     return JSONResponse({"id": cid, "turns": turns})
 
 
+@access.reads_conversation
 async def stream_turns(request: Request) -> Response:
     edge: EdgeState = request.app.state.edge
     cid = request.path_params["cid"]

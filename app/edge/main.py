@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from app.edge import access
 from app.edge.archive import Archive
 from app.edge.cached import ResponseCache
 from app.edge.deadletter import DeadLetters
@@ -45,6 +46,8 @@ class EdgeApp(Starlette):
 
 
 def create_app(settings: Settings) -> Starlette:
+    tokens = access.read_tokens(settings)  # before any start: a bad secret stops it here
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         partitions = await ensure_topics(settings)
@@ -75,6 +78,7 @@ def create_app(settings: Settings) -> Starlette:
             store=store,
             stats=window,
             cache=ResponseCache(store, metrics, settings.cache_ttl_s),
+            access=access.start(settings, tokens, store, fanout),
         )
         settle_heap()
         try:

@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from app import cache, events
 from app import views as app_views
-from app.edge import client, continuation, conversations, multiplex, sse, withhold
+from app.edge import access, client, continuation, conversations, multiplex, sse, withhold
 from app.edge.resume import Body, Reader, wire
 from app.edge.state import EdgeState
 from app.edge.stream import EventStream
@@ -48,6 +48,7 @@ def _state(request: Request) -> EdgeState:
     return state
 
 
+@access.creates
 async def create_response(request: Request) -> Response:
     edge = _state(request)
     body = await _json_body(request, edge.settings.edge_max_body)
@@ -61,6 +62,7 @@ async def create_response(request: Request) -> Response:
     writer = edge.publisher.response(new_response_id())
     request_value: dict[str, Any] = {"rid": writer.rid, "calls": [c.to_dict() for c in calls]}
     request_value["client"] = _client(edge, request)  # for the audit log (app/audit.py)
+    request_value.update(access.who(request))
     if continued is not None:
         request_value["conversation"] = continued.record
         writer.conversation = continued.index
@@ -99,9 +101,11 @@ async def create_response(request: Request) -> Response:
         answer["cached_from"] = hit.rid
     if continued is not None:
         answer.update(continued.answer())
+    answer.update(access.issued(request, writer.rid, continued))
     return JSONResponse(answer, status_code=201)
 
 
+@access.reads_response
 async def stream_events(request: Request) -> Response:
     edge = _state(request)
     after = sse.parse_cursor(
@@ -138,6 +142,7 @@ def _sse(edge: EdgeState, body: Body[bytes]) -> EventStream:
     return EventStream(body, edge.streams, edge.settings.edge_send_timeout_s)
 
 
+@access.reads_streams
 async def stream_many(request: Request) -> Response:
     """Several responses on one connection (multiplex.py); statuses as on the single stream."""
     edge = _state(request)
@@ -159,6 +164,7 @@ async def stream_many(request: Request) -> Response:
     return _sse(edge, body)
 
 
+@access.reads_response
 async def snapshot(request: Request) -> Response:
     edge = _state(request)
     tracked = await _find(edge, request.path_params["rid"])
@@ -192,12 +198,14 @@ async def snapshot(request: Request) -> Response:
     return JSONResponse(body)
 
 
+@access.writes
 async def cancel(request: Request) -> Response:
     edge = _state(request)
     tracked = await _find(edge, request.path_params["rid"])
     # Who cancelled what and when, for the audit log (the persist agent reads the topic too).
     action = {"rid": tracked.rid, "action": "cancel", "client": _client(edge, request),
               "ts": events.now_ms(), "in_flight": not tracked.final_seq}  # fmt: skip
+    action.update(access.who(request))
     try:
         # Every worker reads the whole control topic; the one running the response stops it.
         async with asyncio.timeout(KAFKA_WRITE_TIMEOUT_S):
@@ -226,6 +234,7 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"live": live}, status_code=200 if live else 503)
 
 
+@access.writes
 async def stats_report(request: Request) -> Response:
     """Per-model stats of the last `?minutes=` (default: all the edge keeps)."""
     window = _state(request).stats
@@ -238,6 +247,7 @@ async def stats_report(request: Request) -> Response:
     return JSONResponse(window.report(minutes))
 
 
+@access.writes
 async def metrics(request: Request) -> Response:
     return Response(
         generate_latest(_state(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
@@ -278,13 +288,19 @@ async def _json_body(request: Request, limit: int) -> dict[str, Any]:
     return body
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def on_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, TokenRelayError):
-        return error_response(exc.status, exc.code, str(exc))
+        headers = dict(getattr(exc, "headers", {}))  # WWW-Authenticate of 401 and 403
+        if (retry_after := getattr(exc, "retry_after", None)) is not None:
+            headers["Retry-After"] = str(retry_after)
+        return error_response(exc.status, exc.code, str(exc), headers)
     if isinstance(exc, HTTPException):
         return error_response(exc.status_code, "http_error", str(exc.detail))
     if isinstance(exc, KAFKA_FAULTS):
@@ -299,6 +315,7 @@ ROUTES = [
     Route("/v1/responses/{rid}", snapshot),
     Route("/v1/responses/{rid}/cancel", cancel, methods=["POST"]),
     Route("/v1/events", stream_many),
+    Route("/v1/read_tokens", access.mint, methods=["POST"]),
     Route("/v1/conversations/{cid}", conversations.list_turns),
     Route("/v1/conversations/{cid}/events", conversations.stream_turns),
     Route("/v1/models", list_models),

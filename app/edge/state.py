@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.edge.access import Access
 from app.edge.cached import ResponseCache
 from app.edge.fanout import Fanout
 from app.edge.history import History
@@ -28,3 +29,4 @@ class EdgeState:
     store: Store | None = None  # conversations' turns (None: no conversations)
     stats: StatsWindow = field(default_factory=lambda: StatsWindow(60))  # GET /v1/stats
     cache: ResponseCache | None = None  # POST's "cache": true (None: never a hit)
+    access: Access | None = None  # API keys and read tokens (None: TOKENRELAY_AUTH=off)

@@ -1,5 +1,8 @@
 // The edge's plain JSON endpoints the page needs beside the stream: create and cancel a
-// response, and the `{"error": {"code", "message"}}` bodies turned into readable messages.
+// response (both take an API key: docs/security.md), and the `{"error": {"code", "message"}}`
+// bodies turned into readable messages.
+
+import { bearer } from "./auth.js";
 
 export async function errorText(resp) {
   try {
@@ -10,11 +13,12 @@ export async function errorText(resp) {
   }
 }
 
-/** POST /v1/responses; returns {id, events_url, status} or throws with the edge's message. */
-export async function createResponse(body, { baseUrl = "", fetch = globalThis.fetch.bind(globalThis) } = {}) {
+/** POST /v1/responses; returns {id, events_url, status, read_token, …} or throws with the edge's
+ * message. `key`: the API key (null for an edge with TOKENRELAY_AUTH=off). */
+export async function createResponse(body, { baseUrl = "", key = null, fetch = globalThis.fetch.bind(globalThis) } = {}) {
   const resp = await fetch(`${baseUrl}/v1/responses`, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", ...bearer(key) },
     body: JSON.stringify(body),
   });
   if (resp.status !== 201) throw new Error(await errorText(resp));
@@ -22,8 +26,8 @@ export async function createResponse(body, { baseUrl = "", fetch = globalThis.fe
 }
 
 /** POST /v1/responses/{id}/cancel: generation stops; the stream then ends with `cancelled`. */
-export async function cancelResponse(rid, { baseUrl = "", fetch = globalThis.fetch.bind(globalThis) } = {}) {
-  const resp = await fetch(`${baseUrl}/v1/responses/${encodeURIComponent(rid)}/cancel`, { method: "POST" });
+export async function cancelResponse(rid, { baseUrl = "", key = null, fetch = globalThis.fetch.bind(globalThis) } = {}) {
+  const resp = await fetch(`${baseUrl}/v1/responses/${encodeURIComponent(rid)}/cancel`, { method: "POST", headers: bearer(key) });
   if (!resp.ok) throw new Error(await errorText(resp));
   return resp.json();
 }

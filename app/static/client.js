@@ -79,7 +79,7 @@ export class ResponseStream extends ResumableStream {
    * a view, the raw stream's: the same but where moderation ended the view first). */
   async finalState() {
     try {
-      const resp = await this.fetch(this.url(""), { cache: "no-store" });
+      const resp = await this.fetch(this.url(""), { cache: "no-store", headers: this.authHeaders() });
       const snap = await resp.json();
       return TERMINAL.has(snap.status) ? snap.status : "done";
     } catch {
@@ -160,7 +160,7 @@ export class ResponseStream extends ResumableStream {
     }
     let snap;
     try {
-      const resp = await this.fetch(this.url(""), { cache: "no-store" });
+      const resp = await this.fetch(this.url(""), { cache: "no-store", headers: this.authHeaders() });
       if (!resp.ok) throw new Error(await errorText(resp));
       snap = await resp.json();
     } catch (err) {

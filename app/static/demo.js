@@ -4,9 +4,10 @@
 // #turns, and the latest turn's answer in #answer.
 // Query parameters: tokens, rate, first_token_ms (demo model params), heartbeat_ms (the edge's
 // ping interval), rid (attach), view (answer, sentences or json: the switch's first position),
-// c (the conversation).
+// c (the conversation). Fragment: key (the API key `tokenrelay up` prints; see auth.js).
 
 import { cancelResponse, createResponse } from "./api.js";
+import { takeKey } from "./auth.js";
 import { ResponseStream, TERMINAL } from "./client.js";
 import { ConversationStream, conversationFromUrl, newConversationId, urlWithConversation } from "./conversation.js";
 import { EXAMPLE_FORMAT } from "./example.js";
@@ -17,6 +18,12 @@ import { TurnList } from "./turns.js";
 import { JsonTable, SentenceList } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
+// Security (docs/security.md): POST and cancel send the API key; a response this tab created is
+// read with the read token its POST returned, anything else (another tab's turns, the
+// conversation) with the key. An edge with TOKENRELAY_AUTH=off needs neither.
+const key = takeKey();
+const readTokens = new Map(); // rid -> read_token
+const tokenFor = (rid) => readTokens.get(rid) ?? key;
 const query = new URLSearchParams(location.search);
 const longTasks = observeLongTasks();
 const meter = new Meter();
@@ -40,6 +47,16 @@ let sending = false;
 let following = null; // the timer that moves #answer to the latest turn
 // A turn's answer is a second renderer of the text #answer shows: it redraws less often.
 const turns = new TurnList($("turns"), { view: (el) => new MarkdownView(el, { md, scroller: $("turns"), minFlushMs: 120 }) });
+
+/** A 401: say plainly what the page needs instead of a bare status. */
+function needKey(detail) {
+  $("notice").textContent = key
+    ? `The edge refused this page's API key (${detail}). Open the demo URL \`tokenrelay up\` printed again, or add #key=<an API key> to this address.`
+    : "This edge needs an API key: open the demo URL that `tokenrelay up` (make run) printed, the one ending in #key=…, or add #key=<an API key> to this address.";
+  $("notice").hidden = false;
+}
+
+const refused = (detail) => String(detail ?? "").startsWith("HTTP 401");
 
 function numberParam(name) {
   const v = query.get(name);
@@ -130,7 +147,7 @@ function attach(rid, t0, asked = current?.rid === rid ? current.asked : null) {
     setStatus("idle", `no ${view} view`);
     return;
   }
-  const s = new ResponseStream(rid, { heartbeatMs: numberParam("heartbeat_ms") ?? 15000, view: view === "answer" ? null : view });
+  const s = new ResponseStream(rid, { heartbeatMs: numberParam("heartbeat_ms") ?? 15000, view: view === "answer" ? null : view, token: () => tokenFor(rid) });
   stream = s;
   s.on("event", (ev) => {
     meter.event(ev);
@@ -149,6 +166,7 @@ function attach(rid, t0, asked = current?.rid === rid ? current.asked : null) {
   });
   s.on("status", ({ state, detail }) => {
     if (s !== stream) return; // a stream this page has moved on from
+    if (state === "error" && refused(detail)) needKey(detail);
     if (["done", "cancelled", "error", "closed"].includes(state)) {
       finishAll();
       clearInterval(ticker);
@@ -177,11 +195,13 @@ async function send(event) {
   setStatus("connecting", "creating the response");
   sending = true;
   try {
-    const created = await createResponse(body);
+    const created = await createResponse(body, { key });
+    if (created.read_token) readTokens.set(created.id, created.read_token);
     attach(created.id, t0, new Set(body.views));
     conversation?.poke(); // a conversation's first turn: ask now, not at the next poll
   } catch (err) {
     setStatus("error", String(err.message ?? err));
+    if (refused(err.message)) needKey(err.message);
   } finally {
     sending = false;
   }
@@ -197,7 +217,7 @@ function follow(id, push = false) {
   conversation?.close();
   turns.reset();
   latest = null;
-  const c = new ConversationStream(id, { heartbeatMs: numberParam("heartbeat_ms") ?? 15000 });
+  const c = new ConversationStream(id, { heartbeatMs: numberParam("heartbeat_ms") ?? 15000, token: key });
   conversation = c;
   c.on("turn", (turn) => {
     turns.add(turn);
@@ -208,6 +228,7 @@ function follow(id, push = false) {
   c.on("event", (ev) => turns.event(ev));
   c.on("status", ({ state, detail }) => {
     if (c !== conversation) return;
+    if (state === "error" && refused(detail)) needKey(detail);
     $("conv-status").textContent = state === "following" ? "" : detail ? `${state}: ${detail}` : state;
     $("conv-status").dataset.state = state;
   });
@@ -238,7 +259,7 @@ async function stop() {
   if (!stream) return;
   setStatus("cancelling", "asked the model to stop");
   try {
-    await cancelResponse(stream.rid);
+    await cancelResponse(stream.rid, { key });
   } catch (err) {
     $("detail").textContent = `cancel failed: ${err.message ?? err}`;
   }

@@ -11,6 +11,7 @@
 // good. fetch + ReadableStream gives all four, and AbortController drops a connection at will.
 
 import { errorText } from "./api.js";
+import { bearer } from "./auth.js";
 import { SseParser } from "./sse.js";
 
 export const TRANSPORT_DEFAULTS = {
@@ -19,6 +20,9 @@ export const TRANSPORT_DEFAULTS = {
   halfOpenFactor: 3, // no byte for heartbeatMs * this: the connection is dead, reconnect
   backoffBaseMs: 250,
   backoffMaxMs: 5000,
+  // An API key or the stream's read token (docs/security.md), sent as Authorization: Bearer on
+  // every connection: a string, or a function asked each time (null: none).
+  token: null,
 };
 
 export class ResumableStream {
@@ -55,6 +59,12 @@ export class ResumableStream {
 
   status(state, detail = "") {
     this.emit("status", { state, detail });
+  }
+
+  /** The Authorization header of the current token, if any. */
+  authHeaders() {
+    const t = this.options.token;
+    return bearer(typeof t === "function" ? t() : t);
   }
 
   start() {
@@ -127,7 +137,7 @@ export class ResumableStream {
     arm();
     try {
       const { url, headers } = this.request();
-      const resp = await this.fetch(url, { headers: { Accept: "text/event-stream", ...headers }, cache: "no-store", signal: controller.signal });
+      const resp = await this.fetch(url, { headers: { Accept: "text/event-stream", ...this.authHeaders(), ...headers }, cache: "no-store", signal: controller.signal });
       const kind = this.statusKinds[resp.status];
       if (kind) return { kind, detail: await errorText(resp) };
       if (resp.status >= 400 && resp.status < 500 && resp.status !== 408 && resp.status !== 429) {

@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    text,
 )
 
 metadata = MetaData()
@@ -102,4 +103,23 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# API keys (app/auth/keys.py, docs/security.md): only each key's sha256 is stored. A name is
+# unique among the keys not revoked, so `keys revoke NAME` means one key.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("created_ms", MS, nullable=False),
+    Column("revoked_ms", MS),
+    Index(
+        "ix_api_keys_active_name",
+        "name",
+        unique=True,
+        sqlite_where=text("revoked_ms IS NULL"),
+        postgresql_where=text("revoked_ms IS NULL"),
+    ),
 )

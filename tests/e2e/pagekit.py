@@ -62,11 +62,16 @@ def wait_length(page: Browser, at_least: int, timeout_s: float = 30.0) -> None:
     page.wait(f"document.querySelector('#answer').textContent.length >= {at_least}", timeout_s)
 
 
-def snapshot(base_url: str, rid: str, timeout_s: float = 20.0) -> dict[str, Any]:
-    """The edge's snapshot once it shows a terminal status (it may trail the page briefly)."""
+def snapshot(
+    base_url: str, rid: str, timeout_s: float = 20.0, key: str | None = None
+) -> dict[str, Any]:
+    """The edge's snapshot once it shows a terminal status (it may trail the page briefly);
+    `key`: an API key, for an edge with auth on."""
     deadline = time.monotonic() + timeout_s
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     while True:
-        snap: dict[str, Any] = httpx.get(f"{base_url}/v1/responses/{rid}", timeout=10).json()
+        url = f"{base_url}/v1/responses/{rid}"
+        snap: dict[str, Any] = httpx.get(url, timeout=10, headers=headers).json()
         if snap["status"] in TERMINAL or time.monotonic() > deadline:
             return snap
         time.sleep(0.2)

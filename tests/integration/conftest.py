@@ -39,6 +39,10 @@ def make_settings(bootstrap: str, workdir: Path) -> Settings:
         edge_unknown_wait_ms=500,
         heartbeat_s=2.0,
         worker_metrics_port=0,  # several workers run at once: a test that scrapes one sets a port
+        # The tests that predate API keys create and read without credentials; the security
+        # tests (test_auth*.py) turn it on. The data dir is the test's own, never the checkout's.
+        auth="off",
+        data_dir=str(workdir / "data"),
     )
 
 

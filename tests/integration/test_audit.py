@@ -102,9 +102,10 @@ async def test_audit_records_verify_and_export(db_stack: tuple[Stack, Store]) ->
     # The two cancels are keyed to their responses' control partitions: the chain holds them
     # in the order the persist consumer got them, which across partitions is not the order sent.
     cancels = {r.rid: r.data for r in records if r.kind == "cancel"}
+    # No API key on this edge (auth off): nobody to name beside the address.
     assert cancels == {
-        long: {"client": "203.0.113.9", "in_flight": True},
-        plain: {"client": "127.0.0.1", "in_flight": False},
+        long: {"client": "203.0.113.9", "in_flight": True, "who": None, "key_id": None},
+        plain: {"client": "127.0.0.1", "in_flight": False, "who": None, "key_id": None},
     }
 
     done = cli(stack, "verify")

@@ -77,7 +77,7 @@ def stored(**changes: object) -> StoredResponse:
     base: dict[str, object] = dict(
         id="r1", status="done", partition=0, created_ms=1000.5, first_token_ms=1001.0,
         finished_ms=2000.25, models={"a": "demo"}, sources={"a": "héllo", "b": ""},
-        request={"rid": "r1", "client": "10.0.0.7",
+        request={"rid": "r1", "client": "10.0.0.7", "who": "alice", "key_id": "key_1",
                  "calls": [{"source": "a", "model": "demo", "messages": [{"role": "user",
                                                                            "content": "hi"}]}]},
         usage=None, error=None, views=(), last_seq=4,
@@ -92,7 +92,7 @@ def test_response_entry_tells_who_what_and_digests() -> None:
     messages = [[{"content": "hi", "role": "user"}]]
     assert e.data == {
         "created_ms": 1000.5, "finished_ms": 2000.25, "client": "10.0.0.7",
-        "models": {"a": "demo"},
+        "who": "alice", "key_id": "key_1", "models": {"a": "demo"},
         "input_sha256": hashlib.sha256(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS))
         .hexdigest(),
         "output_sha256": {"a": hashlib.sha256("héllo".encode()).hexdigest(),
@@ -102,6 +102,7 @@ def test_response_entry_tells_who_what_and_digests() -> None:
     }  # fmt: skip
     sdk = audit.of_response(stored(request=None, status="error", error={"code": "x"}))
     assert sdk.data["input_sha256"] is None and sdk.data["client"] is None
+    assert sdk.data["who"] is None and sdk.data["key_id"] is None
     assert sdk.data["error_code"] == "x"
 
 
@@ -119,12 +120,14 @@ def test_moderation_is_what_the_stored_view_shows() -> None:
 
 def test_control_entries() -> None:
     value = orjson.dumps({"rid": "r1", "action": "cancel", "client": "1.2.3.4", "ts": 7.5,
-                          "in_flight": False})  # fmt: skip
+                          "in_flight": False, "who": "ops", "key_id": "key_2"})  # fmt: skip
     e = audit.of_control(value, "p.control", 2, 41, 9.0)
     assert e == Entry("cancel", "control:p.control/2/41", "r1", 7.5,
-                      {"client": "1.2.3.4", "in_flight": False})  # fmt: skip
+                      {"client": "1.2.3.4", "in_flight": False, "who": "ops",
+                       "key_id": "key_2"})  # fmt: skip
     old = audit.of_control(b'{"rid":"r1","action":"cancel"}', "t", 0, 1, 9.0)
     assert old is not None and old.at_ms == 9.0 and old.data["in_flight"] is True
+    assert old.data["who"] is None  # an edge without keys (or before them) names no one
     assert audit.of_control(b"junk", "t", 0, 1, 0) is None
     assert audit.of_control(b'{"rid":"r","action":"other"}', "t", 0, 1, 0) is None
 

@@ -209,7 +209,10 @@ def test_metrics_have_the_per_model_series() -> None:
 
 async def test_the_stats_endpoint_validates_minutes() -> None:
     app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS)
-    app.state.edge = SimpleNamespace(stats=window_with(Partial("demo", MINUTE, 0, agg(2))))
+    # access None: an edge with TOKENRELAY_AUTH=off (test_edge_access.py checks the key)
+    app.state.edge = SimpleNamespace(
+        stats=window_with(Partial("demo", MINUTE, 0, agg(2))), access=None
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
         body = (await client.get("/v1/stats")).json()
