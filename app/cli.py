@@ -175,6 +175,9 @@ def _up(args: argparse.Namespace) -> int:
         subprocess.Popen(me + ["worker"], env=env),
         subprocess.Popen(me + ["edge"], env=env),
     ]
+    if settings.worker_metrics_port:
+        metrics = f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics"
+        print(f"tokenrelay: worker metrics at {metrics}, the edge's at /metrics", flush=True)
     print(f"tokenrelay: demo page at {demo} (Ctrl-C stops)", flush=True)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the same way as Ctrl-C
     try:
