@@ -5,17 +5,14 @@ from __future__ import annotations
 import faust
 
 from agents import generation, persist, stats, views, watchdog
+from app import kafka_security
 from app.settings import Settings
-
-
-def broker_urls(servers: str) -> list[str]:
-    return [f"kafka://{s.strip()}" for s in servers.split(",") if s.strip()]
 
 
 def make_app(settings: Settings) -> faust.App:
     app = faust.App(
         f"{settings.topic_prefix}-worker",
-        broker=broker_urls(settings.kafka),
+        **kafka_security.faust_options(settings),
         web_enabled=False,
         datadir=settings.worker_datadir,
         store="memory://",

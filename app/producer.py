@@ -29,7 +29,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from app import events, index
+from app import events, index, kafka_security
 from app.errors import TokenRelayError
 from app.events import Event
 from app.ids import created_ms, new_response_id, partition_for
@@ -91,7 +91,7 @@ class Publisher:
     def _new_producer(self, linger_ms: float) -> Producer:
         return Producer(
             {
-                "bootstrap.servers": self.settings.kafka,
+                **kafka_security.librdkafka_config(self.settings),
                 "client.id": self.client_id,
                 "enable.idempotence": True,  # in order, no duplicates, acks=all
                 "linger.ms": linger_ms,
