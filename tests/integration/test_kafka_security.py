@@ -74,6 +74,8 @@ async def test_response_streams_end_to_end(
         sdk = await read_all(client, writer.rid, wait_known_s=10, timeout_s=30)
     assert_contiguous(sdk.events)
     assert delta_text(sdk.events) == f"sealed by {connection}"
+    for proc in stack.procs:  # the password is a secret: in no log
+        assert secure.password not in proc.text(), proc.name
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
