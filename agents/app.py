@@ -6,11 +6,8 @@ import faust
 
 from agents import generation, persist, stats, views, watchdog
 from agents.metrics import WorkerMetrics
+from app import kafka_security
 from app.settings import Settings
-
-
-def broker_urls(servers: str) -> list[str]:
-    return [f"kafka://{s.strip()}" for s in servers.split(",") if s.strip()]
 
 
 def make_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faust.App:
@@ -18,7 +15,7 @@ def make_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faust.
     metrics = metrics or WorkerMetrics()
     app = faust.App(
         f"{settings.topic_prefix}-worker",
-        broker=broker_urls(settings.kafka),
+        **kafka_security.faust_options(settings),
         web_enabled=False,
         datadir=settings.worker_datadir,
         store="memory://",

@@ -17,7 +17,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.recording import Read
-from app import consumers, events
+from app import consumers, events, kafka_security
 from app.errors import DecodeError
 from app.index import IndexRecord
 from app.ordering import Order
@@ -36,7 +36,7 @@ class Collector:
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka,
+            **kafka_security.aiokafka_options(self.settings),
             enable_auto_commit=False,
             fetch_max_wait_ms=5,  # reads stop at the log's end: nothing to wait for there
             max_partition_fetch_bytes=4 << 20,

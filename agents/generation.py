@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from agents import cached
 from agents.metrics import WorkerMetrics
 from agents.sideread import SideReader
-from app import cache, consumers, events
+from app import cache, consumers, events, kafka_security
 from app.errors import BadRequest
 from app.ids import partition_for
 from app.models.base import (
@@ -297,7 +297,7 @@ async def follow_control(settings: Settings, generation: Generation) -> None:
 
 async def _read_control(settings: Settings, generation: Generation) -> None:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka,
+        **kafka_security.aiokafka_options(settings),
         enable_auto_commit=False,
         fetch_max_wait_ms=500,  # the broker answers as soon as a cancel arrives
         client_id="tokenrelay-generation-control",

@@ -31,7 +31,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from agents.collect import Collector
 from agents.recording import Read, record, views_done
-from app import audit, consumers, events, index
+from app import audit, consumers, events, index, kafka_security
 from app.errors import DecodeError
 from app.index import IndexRecord
 from app.settings import Settings
@@ -62,7 +62,7 @@ class Persister:
         consumer = AIOKafkaConsumer(
             self.settings.responses_topic,
             self.settings.control_topic,  # cancels, for the audit log
-            bootstrap_servers=self.settings.kafka,
+            **kafka_security.aiokafka_options(self.settings),
             group_id=f"{self.settings.topic_prefix}-persist",
             client_id="tokenrelay-persist",
             enable_auto_commit=False,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app import consumers, events
+from app import consumers, events, kafka_security
 from app.errors import DecodeError
 from app.ordering import Order
 from app.settings import Settings
@@ -94,7 +94,7 @@ class SideReader:
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             self._consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka,
+                **kafka_security.aiokafka_options(self.settings),
                 enable_auto_commit=False,
                 client_id=self.client_id,
             )

@@ -29,7 +29,7 @@ from agents.following import Following, View, following, number, outputs
 from agents.lanes import Lane
 from agents.transforms.base import Out
 from agents.watchdog import RAW, RAW_CODEC
-from app import consumers, events, index
+from app import consumers, events, index, kafka_security
 from app.errors import DecodeError
 from app.events import Event
 from app.producer import Publisher
@@ -54,7 +54,7 @@ class Follower:
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka,
+            **kafka_security.aiokafka_options(self.settings),
             enable_auto_commit=False,
             fetch_max_wait_ms=50,
             client_id="tokenrelay-views",

@@ -30,7 +30,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from app import events, index
+from app import events, index, kafka_security
 from app.errors import TokenRelayError
 from app.events import Event
 from app.ids import created_ms, new_response_id, partition_for
@@ -77,6 +77,7 @@ class Publisher:
         # Told of every response a writer ends (its type and summary): the worker's metrics.
         self.on_finished: Callable[[str, dict[str, Any]], None] | None = None
         self._beats: asyncio.Task[None] | None = None
+        self._last_error: KafkaError | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -88,20 +89,37 @@ class Publisher:
         ]
         for poller in self._pollers:
             poller.start()
-        self.partitions = await self._loop.run_in_executor(None, self._events_partitions)
+        try:
+            self.partitions = await self._loop.run_in_executor(None, self._events_partitions)
+        except BaseException:
+            # Never started, so never stopped: end the poll threads here, or they and their
+            # producers would go on reconnecting for as long as the process lives.
+            self._closing = True
+            for poller in self._pollers:
+                await self._loop.run_in_executor(None, poller.join)
+            self._producer = self._batching = None
+            raise
         self._beats = asyncio.create_task(self._beat_forever())
 
     def _new_producer(self, linger_ms: float) -> Producer:
         return Producer(
             {
-                "bootstrap.servers": self.settings.kafka,
+                **kafka_security.librdkafka_config(self.settings),
                 "client.id": self.client_id,
                 "enable.idempotence": True,  # in order, no duplicates, acks=all
                 "linger.ms": linger_ms,
                 "partitioner": "murmur2_random",  # keyed sends land where Java clients put them
                 "socket.nagle.disable": True,
+                "error_cb": self._kafka_error,
             }
         )
+
+    def _kafka_error(self, err: KafkaError) -> None:
+        # In a poll thread. Kept for start's message: a refused login or certificate otherwise
+        # surfaces only as "Broker transport failure" (librdkafka retries those forever).
+        # "All brokers down" follows each such error and would hide its cause.
+        if err.code() != KafkaError._ALL_BROKERS_DOWN:
+            self._last_error = err
 
     async def stop(self) -> None:
         if self._producer is None or self._batching is None or self._loop is None:
@@ -203,7 +221,14 @@ class Publisher:
     def _events_partitions(self) -> int:
         assert self._producer is not None
         topic = self.settings.events_topic
-        found = self._producer.list_topics(topic, timeout=10).topics.get(topic)
+        try:
+            found = self._producer.list_topics(topic, timeout=10).topics.get(topic)
+        except KafkaException as exc:
+            last = self._last_error
+            raise KafkaException(
+                f"cannot reach Kafka at {self.settings.kafka} "
+                f"({self.settings.kafka_security_protocol}): {last.str() if last else exc}"
+            ) from exc
         if found is None or found.error is not None or not found.partitions:
             return self.settings.partitions
         return len(found.partitions)

@@ -13,11 +13,26 @@ from dataclasses import dataclass
 from typing import Any
 
 PREFIX = "TOKENRELAY_"
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     kafka: str = "127.0.0.1:9092"
+    # How every Kafka client (writers, Faust, the edge's consumers, the admin) connects and
+    # authenticates: app/kafka_security.py, docs/security.md. An empty CA file trusts the
+    # system's CAs; the certificate and key files are a client certificate (mTLS), optional.
+    # The two passwords are secrets: kept out of repr, so out of logs and tracebacks.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = dataclasses.field(default="", repr=False)
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    kafka_ssl_key_password: str = dataclasses.field(default="", repr=False)
+    kafka_ssl_check_hostname: bool = True
     topic_prefix: str = "tokenrelay"
     partitions: int = 6
     replication: int = 1
@@ -138,6 +153,7 @@ class Settings:
     demo_first_token_ms: float = 0.0
 
     def __post_init__(self) -> None:
+        _check_kafka_security(self)
         if self.plain_code not in ("skip", "announce"):
             raise ValueError("TOKENRELAY_PLAIN_CODE must be skip or announce")
         if self.auth not in ("on", "off"):
@@ -195,7 +211,81 @@ class Settings:
             raise SystemExit(f"tokenrelay: {exc}") from None
 
 
+def _check_kafka_security(s: Settings) -> None:
+    """Refuse what would connect otherwise than the operator meant: a SASL password beside
+    PLAINTEXT, say, would be ignored and every record sent in the clear."""
+    protocol = s.kafka_security_protocol
+    if protocol not in KAFKA_SECURITY_PROTOCOLS:
+        raise ValueError(
+            f"TOKENRELAY_KAFKA_SECURITY_PROTOCOL must be one of "
+            f"{', '.join(KAFKA_SECURITY_PROTOCOLS)}, not {protocol!r}"
+        )
+    sasl = protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+    tls = protocol in ("SSL", "SASL_SSL")
+    _only_with(
+        protocol,
+        "SASL_PLAINTEXT or SASL_SSL",
+        sasl,
+        KAFKA_SASL_MECHANISM=s.kafka_sasl_mechanism,
+        KAFKA_SASL_USERNAME=s.kafka_sasl_username,
+        KAFKA_SASL_PASSWORD=s.kafka_sasl_password,
+    )
+    _only_with(
+        protocol,
+        "SSL or SASL_SSL",
+        tls,
+        KAFKA_SSL_CAFILE=s.kafka_ssl_cafile,
+        KAFKA_SSL_CERTFILE=s.kafka_ssl_certfile,
+        KAFKA_SSL_KEYFILE=s.kafka_ssl_keyfile,
+        KAFKA_SSL_KEY_PASSWORD=s.kafka_ssl_key_password,
+    )
+    if not s.kafka_ssl_check_hostname and not tls:
+        raise ValueError(
+            f"TOKENRELAY_KAFKA_SSL_CHECK_HOSTNAME applies only to SSL or SASL_SSL, not {protocol}"
+        )
+    if sasl:
+        if s.kafka_sasl_mechanism not in KAFKA_SASL_MECHANISMS:
+            raise ValueError(
+                f"TOKENRELAY_KAFKA_SASL_MECHANISM must be one of "
+                f"{', '.join(KAFKA_SASL_MECHANISMS)} with {protocol}, "
+                f"not {s.kafka_sasl_mechanism!r}"
+            )
+        if not s.kafka_sasl_username or not s.kafka_sasl_password:
+            raise ValueError(
+                f"{protocol} needs TOKENRELAY_KAFKA_SASL_USERNAME and "
+                "TOKENRELAY_KAFKA_SASL_PASSWORD"
+            )
+    # librdkafka takes the key from its own file; Python could read it from the certificate
+    # file, so asking for both keeps the two client kinds presenting the same identity.
+    if bool(s.kafka_ssl_certfile) != bool(s.kafka_ssl_keyfile):
+        raise ValueError(
+            "TOKENRELAY_KAFKA_SSL_CERTFILE and TOKENRELAY_KAFKA_SSL_KEYFILE go together "
+            "(a client certificate and its private key)"
+        )
+    if s.kafka_ssl_key_password and not s.kafka_ssl_keyfile:
+        raise ValueError(
+            "TOKENRELAY_KAFKA_SSL_KEY_PASSWORD is set without TOKENRELAY_KAFKA_SSL_KEYFILE"
+        )
+
+
+def _only_with(protocol: str, wanted: str, applies: bool, **values: object) -> None:
+    stray = [PREFIX + name for name, value in values.items() if value]
+    if stray and not applies:
+        raise ValueError(
+            f"{', '.join(stray)} set, but TOKENRELAY_KAFKA_SECURITY_PROTOCOL is {protocol}: "
+            f"they apply only to {wanted}"
+        )
+
+
 def _convert(name: str, raw: str, kind: type) -> Any:
+    # bool("false") is True: booleans are spelled out.
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SystemExit(f"{PREFIX}{name.upper()}={raw!r} is not true or false")
     try:
         return kind(raw)
     except ValueError:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from app import views
+from app import kafka_security, views
 from app.settings import Settings
 
 DAY_MS = 24 * 3600 * 1000
@@ -62,7 +62,7 @@ async def ensure_topics(settings: Settings) -> dict[str, int]:
 
     Returns each topic's partition count as Kafka has it.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka)
+    admin = AIOKafkaAdminClient(**kafka_security.aiokafka_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

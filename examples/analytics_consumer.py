@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from app import events
+from app import events, kafka_security
 from app.errors import DecodeError
 from app.ids import created_ms
 from app.ordering import Order
@@ -122,7 +122,7 @@ class Analytics:
 async def run(settings: Settings, group: str, from_beginning: bool, idle_s: float | None) -> None:
     consumer = AIOKafkaConsumer(
         settings.events_topic,
-        bootstrap_servers=settings.kafka,
+        **kafka_security.aiokafka_options(settings),
         group_id=group,  # its own group: its offsets and rebalances are nobody else's
         client_id=f"analytics-{group}",
         auto_offset_reset="earliest" if from_beginning else "latest",

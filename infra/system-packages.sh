@@ -10,6 +10,8 @@ need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v redis-server >/dev/null || need+=(redis-server)
+# The Kafka TLS tests make their CA, certificates and the broker's PKCS12 keystore with it.
+command -v openssl >/dev/null || need+=(openssl)
 # Debian keeps initdb and postgres off PATH, in /usr/lib/postgresql/<version>/bin.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null ||
   need+=(postgresql)

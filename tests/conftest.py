@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,15 +58,27 @@ class Broker:
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    port, controller_port = free_port(), free_port()
-    while controller_port == port:
-        controller_port = free_port()
-    data_dir = tmp_path_factory.mktemp("broker")
+    with running_broker(tmp_path_factory.mktemp("broker")) as b:
+        yield b
+
+
+@contextmanager
+def running_broker(data_dir: Path, **extra_env: str) -> Iterator[Broker]:
+    """A broker of its own on free ports in `data_dir`, stopped on exit; `extra_env` adds
+    broker.sh settings (its secured listeners)."""
+    taken = set(extra_env.values())  # the secured listeners' ports, chosen by the caller
+    ports: list[int] = []
+    while len(ports) < 2:
+        candidate = free_port()
+        if candidate not in ports and str(candidate) not in taken:
+            ports.append(candidate)
+    port, controller_port = ports
     env = {
         **os.environ,
         "TOKENRELAY_BROKER_PORT": str(port),
         "TOKENRELAY_BROKER_CONTROLLER_PORT": str(controller_port),
         "TOKENRELAY_BROKER_DIR": str(data_dir),
+        **extra_env,
     }
     b = Broker(f"127.0.0.1:{port}", port, controller_port, data_dir, env)
     try:

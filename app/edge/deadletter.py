@@ -14,6 +14,7 @@ from collections import deque
 
 from aiokafka import AIOKafkaProducer
 
+from app import kafka_security
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class DeadLetters:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka, acks="all")
+        producer = AIOKafkaProducer(**kafka_security.aiokafka_options(self.settings), acks="all")
         await producer.start()
         try:
             while True:

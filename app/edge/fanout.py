@@ -19,7 +19,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from app import consumers, events, ids, index, views
+from app import consumers, events, ids, index, kafka_security, views
 from app.edge import sse
 from app.edge.deadletter import DeadLetters
 from app.edge.directory import Directory, Entry
@@ -309,7 +309,7 @@ async def _from_end(
     at the first fetch), so /healthz is only live once nothing written from here on can be
     missed. Older responses are looked up."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=s.kafka,
+        **kafka_security.aiokafka_options(s),
         enable_auto_commit=False,
         fetch_max_wait_ms=QUIET_WAIT_MS,
         max_partition_fetch_bytes=4 << 20,

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app import consumers
+from app import consumers, kafka_security
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class ConsumerPool:
 
     async def _new(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka,
+            **kafka_security.aiokafka_options(self.settings),
             enable_auto_commit=False,
             # A catch-up read stops at the log's end: a fetch there has nothing to wait for,
             # and the next borrower's look-ups would queue behind it.

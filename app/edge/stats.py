@@ -15,7 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app import consumers, stats
+from app import consumers, kafka_security, stats
 from app.settings import Settings
 from app.stats import Aggregate, Partial
 
@@ -121,7 +121,7 @@ class StatsReader:
 
     async def _read(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka,
+            **kafka_security.aiokafka_options(self.settings),
             enable_auto_commit=False,
             client_id="tokenrelay-edge-stats",
         )

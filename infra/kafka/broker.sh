@@ -2,6 +2,12 @@
 # Owns a local single-node Kafka broker (KRaft, broker and controller in one JVM) run from
 # Kafka's Maven Central jars: fetch them, format storage once, start, stop, status.
 # Usage: broker.sh fetch | start | stop | status | console-consumer ARGS...
+# Secured listeners beside the PLAINTEXT one, when asked by environment (docs/security.md):
+#   TOKENRELAY_BROKER_SASL_SSL_PORT  a SASL_SSL listener: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+#   TOKENRELAY_BROKER_SSL_PORT       an SSL listener that requires a client certificate
+#   TOKENRELAY_BROKER_SSL_KEYSTORE / _KEYSTORE_PASSWORD  the broker's key and certificate (PKCS12)
+#   TOKENRELAY_BROKER_SSL_TRUSTSTORE  CA certificates (PEM) client certificates must chain to
+#   TOKENRELAY_BROKER_SASL_USERS     name:password,... (PLAIN, and SCRAM, created at format time)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +24,12 @@ PORT="${TOKENRELAY_BROKER_PORT:-9092}"
 CONTROLLER_PORT="${TOKENRELAY_BROKER_CONTROLLER_PORT:-9093}"
 HEAP="${TOKENRELAY_BROKER_HEAP:--Xmx512m -Xms256m}"
 AUTO_CREATE="${TOKENRELAY_BROKER_AUTO_CREATE:-true}"
+SASL_SSL_PORT="${TOKENRELAY_BROKER_SASL_SSL_PORT:-}"
+SSL_PORT="${TOKENRELAY_BROKER_SSL_PORT:-}"
+KEYSTORE="${TOKENRELAY_BROKER_SSL_KEYSTORE:-}"
+KEYSTORE_PASSWORD="${TOKENRELAY_BROKER_SSL_KEYSTORE_PASSWORD:-}"
+TRUSTSTORE="${TOKENRELAY_BROKER_SSL_TRUSTSTORE:-}"
+SASL_USERS="${TOKENRELAY_BROKER_SASL_USERS:-}"
 START_TIMEOUT_S=90
 STOP_TIMEOUT_S=30
 
@@ -59,18 +71,82 @@ fetch() {
 
 kafka_java() { java -cp "$LIBS/*" "$@"; }
 
+# The secured listeners' settings are checked before anything is written, so a typo fails the
+# start with its name rather than as a broker that never comes up. Names and passwords are kept
+# to characters that need no quoting in JAAS, in StorageTool's --add-scram and in a .properties.
+SAFE='[A-Za-z0-9._~+-]+'
+check_secure() {
+  [[ -n "$SASL_SSL_PORT$SSL_PORT" ]] || return 0
+  [[ -n "$KEYSTORE" && -r "$KEYSTORE" ]] ||
+    die "TOKENRELAY_BROKER_SSL_KEYSTORE must name a readable PKCS12 file (got '$KEYSTORE')"
+  [[ "$KEYSTORE_PASSWORD" =~ ^$SAFE$ ]] ||
+    die "TOKENRELAY_BROKER_SSL_KEYSTORE_PASSWORD must be set, of [A-Za-z0-9._~+-]"
+  if [[ -n "$SSL_PORT" ]]; then
+    [[ -n "$TRUSTSTORE" && -r "$TRUSTSTORE" ]] ||
+      die "TOKENRELAY_BROKER_SSL_PORT needs TOKENRELAY_BROKER_SSL_TRUSTSTORE (a PEM CA file)"
+  fi
+  if [[ -n "$SASL_SSL_PORT" ]]; then
+    [[ "$SASL_USERS" =~ ^$SAFE:$SAFE(,$SAFE:$SAFE)*$ ]] ||
+      die "TOKENRELAY_BROKER_SASL_USERS must be name:password[,name:password...] of [A-Za-z0-9._~+-]"
+  fi
+}
+
+# Extra entries of the listener lines; empty without secured listeners, which leaves
+# server.properties exactly as it was before they existed.
+EXTRA_LISTENERS="" EXTRA_ADVERTISED="" EXTRA_MAP=""
+add_listener() {
+  EXTRA_LISTENERS+=",$1://127.0.0.1:$2"
+  EXTRA_ADVERTISED+=",$1://127.0.0.1:$2"
+  EXTRA_MAP+=",$1:$1"
+}
+secure_listeners() {
+  [[ -z "$SASL_SSL_PORT" ]] || add_listener SASL_SSL "$SASL_SSL_PORT"
+  [[ -z "$SSL_PORT" ]] || add_listener SSL "$SSL_PORT"
+}
+
+# Per-listener settings (listener.name.<lowercase name>.*): the controller and inter-broker
+# traffic stay on PLAINTEXT, which keeps a single node free of client credentials of its own.
+secure_config() {
+  local l user users jaas=""
+  for l in ${SASL_SSL_PORT:+sasl_ssl} ${SSL_PORT:+ssl}; do
+    cat <<EOF
+listener.name.$l.ssl.keystore.type=PKCS12
+listener.name.$l.ssl.keystore.location=$KEYSTORE
+listener.name.$l.ssl.keystore.password=$KEYSTORE_PASSWORD
+EOF
+  done
+  if [[ -n "$SSL_PORT" ]]; then
+    cat <<EOF
+listener.name.ssl.ssl.client.auth=required
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$TRUSTSTORE
+EOF
+  fi
+  if [[ -n "$SASL_SSL_PORT" ]]; then
+    IFS=, read -ra users <<<"$SASL_USERS"
+    for user in "${users[@]}"; do jaas+=" user_${user%%:*}=\"${user#*:}\""; done
+    cat <<EOF
+listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$jaas;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+  fi
+}
+
 write_config() {
   mkdir -p "$DIR"
+  secure_listeners
   cat >"$DIR/server.properties" <<EOF
 # Written by infra/kafka/broker.sh on every start; edit the script, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT$EXTRA_LISTENERS
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT$EXTRA_ADVERTISED
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT$EXTRA_MAP
 log.dirs=$DIR/data
 num.partitions=1
 auto.create.topics.enable=$AUTO_CREATE
@@ -85,6 +161,10 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 EOF
+  if [[ -n "$SASL_SSL_PORT$SSL_PORT" ]]; then
+    chmod 600 "$DIR/server.properties"  # it holds the keystore's and the users' passwords
+    secure_config >>"$DIR/server.properties"
+  fi
   # Without a log4j2 config the broker logs only errors, and start could not see it
   # come up. Everything goes to stdout, which start sends to broker.log.
   cat >"$DIR/log4j2.properties" <<'EOF'
@@ -109,11 +189,22 @@ random_cluster_id() {
 
 # Static quorum (controller.quorum.voters), so no --standalone. meta.properties in the
 # log dir is Kafka's own "already formatted" flag; the cluster id is kept beside it.
+# SCRAM users are metadata records: the format writes them into the first snapshot, so a
+# broker's SCRAM users are those of TOKENRELAY_BROKER_SASL_USERS when its dir was formatted.
 format_once() {
+  local scram=() user users mechanism
   [[ -f "$DIR/data/meta.properties" ]] && return 0
   [[ -s "$DIR/cluster.id" ]] || random_cluster_id >"$DIR/cluster.id"
+  if [[ -n "$SASL_SSL_PORT" ]]; then
+    IFS=, read -ra users <<<"$SASL_USERS"
+    for user in "${users[@]}"; do
+      for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+        scram+=(--add-scram "$mechanism=[name=${user%%:*},password=${user#*:}]")
+      done
+    done
+  fi
   kafka_java kafka.tools.StorageTool format -t "$(<"$DIR/cluster.id")" \
-    -c "$DIR/server.properties" >"$DIR/format.log" 2>&1 \
+    -c "$DIR/server.properties" "${scram[@]}" >"$DIR/format.log" 2>&1 \
     || die "formatting storage failed:"$'\n'"$(cat "$DIR/format.log")"
 }
 
@@ -136,7 +227,7 @@ wait_ready() {
 }
 
 start() {
-  local pid heap
+  local pid heap port
   if pid="$(broker_pid)"; then
     if ! port_open "$PORT"; then
       echo "broker (pid $pid) is starting; waiting" >&2
@@ -147,6 +238,10 @@ start() {
   fi
   port_open "$PORT" && die "127.0.0.1:$PORT is in use by another process"
   port_open "$CONTROLLER_PORT" && die "127.0.0.1:$CONTROLLER_PORT is in use by another process"
+  for port in $SASL_SSL_PORT $SSL_PORT; do
+    port_open "$port" && die "127.0.0.1:$port is in use by another process"
+  done
+  check_secure
   fetch
   write_config
   format_once

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.partitioner import DefaultPartitioner
 
+from app import kafka_security
 from app.settings import Settings
 
 Record = ConsumerRecord[bytes, bytes]
@@ -24,7 +25,7 @@ def partition_of(rid: str, partitions: int) -> int:
 
 
 async def produce_raw(settings: Settings, topic: str, key: bytes, *values: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, acks="all")
+    producer = AIOKafkaProducer(**kafka_security.aiokafka_options(settings), acks="all")
     await producer.start()
     try:
         for value in values:
@@ -44,7 +45,7 @@ async def read_topic(
     """Read every partition of `topic` from the beginning until `until(records)` holds or
     `timeout_s` passes (then returns what it has; the caller's assertion says what was missing)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka,
+        **kafka_security.aiokafka_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed" if read_committed else "read_uncommitted",
@@ -74,7 +75,7 @@ async def read_topic(
 
 async def topic_partitions(settings: Settings, topic: str) -> list[int]:
     """The partition numbers of `topic`, [] while it does not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka)
+    admin = AIOKafkaAdminClient(**kafka_security.aiokafka_options(settings))
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -87,9 +88,11 @@ async def topic_partitions(settings: Settings, topic: str) -> list[int]:
 
 async def delete_all_records(settings: Settings, topic: str) -> dict[int, int]:
     """Delete every record now in `topic` (all partitions); returns partition -> new low mark."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka)
+    admin = AIOKafkaAdminClient(**kafka_security.aiokafka_options(settings))
     await admin.start()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **kafka_security.aiokafka_options(settings), enable_auto_commit=False
+    )
     await consumer.start()
     try:
         partitions = await topic_partitions(settings, topic)
