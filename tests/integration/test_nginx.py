@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from app.ids import new_response_id
-from app.producer import Publisher
+from app.producer import Publisher, ResponseWriter
 from app.settings import Settings
 
 from .nginx import Nginx, established
@@ -54,8 +55,23 @@ async def open_response(settings: Settings) -> tuple[Publisher, str]:
     return pub, new_response_id()
 
 
-async def follow(client: httpx.AsyncClient, rid: str, into: SseRead) -> None:
-    await read_events(client, rid, into=into, timeout_s=120)
+@asynccontextmanager
+async def streaming(
+    proxy: Nginx, settings: Settings
+) -> AsyncIterator[tuple[ResponseWriter, SseRead, asyncio.Task[SseRead]]]:
+    """A new response's writer, and its events as read through `proxy` while it is written."""
+    pub, rid = await open_response(settings)
+    writer = pub.response(rid)
+    await writer.open()
+    read = SseRead(0, httpx.Headers())
+    async with client_for(proxy.url) as client:
+        reader = asyncio.create_task(read_events(client, rid, into=read, timeout_s=120))
+        try:
+            yield writer, read, reader
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            await pub.stop()
 
 
 async def arrived(read: SseRead, count: int, timeout_s: float) -> bool:
@@ -71,25 +87,16 @@ async def arrived(read: SseRead, count: int, timeout_s: float) -> bool:
 async def lockstep(proxy: Nginx, settings: Settings, deltas: int, timeout_s: float) -> int:
     """Publish a delta, wait for the reader behind `proxy` to get it, then the next: how many
     arrived each before the next was written."""
-    pub, rid = await open_response(settings)
-    writer = pub.response(rid)
-    await writer.open()
-    read = SseRead(0, httpx.Headers())
-    async with client_for(proxy.url) as client:
-        reader = asyncio.create_task(follow(client, rid, read))
-        try:
-            got = 0
-            for i in range(deltas):
-                await writer.delta(f"token{i} ")
-                await writer.flush()
-                if not await arrived(read, i + 1, timeout_s):
-                    break
-                got += 1
-            await writer.done()
+    async with streaming(proxy, settings) as (writer, read, _):
+        got = 0
+        for i in range(deltas):
+            await writer.delta(f"token{i} ")
             await writer.flush()
-        finally:
-            reader.cancel()
-            await pub.stop()
+            if not await arrived(read, i + 1, timeout_s):
+                break
+            got += 1
+        await writer.done()
+        await writer.flush()
     return got
 
 
@@ -138,23 +145,16 @@ async def test_no_gzip_on_event_streams(stack: Stack, tmp_path: Path, proxies: l
 
 async def quiet_stream(proxy: Nginx, settings: Settings, quiet_s: float) -> SseRead:
     """A response that writes nothing for `quiet_s`, then ends: what its reader got."""
-    pub, rid = await open_response(settings)
-    writer = pub.response(rid)
-    await writer.open()
-    read = SseRead(0, httpx.Headers())
-    async with client_for(proxy.url) as client:
-        reader = asyncio.create_task(follow(client, rid, read))
+    async with streaming(proxy, settings) as (writer, read, reader):
+        await asyncio.sleep(quiet_s)
+        await writer.done()
+        await writer.flush()
         try:
-            await asyncio.sleep(quiet_s)
-            await writer.done()
-            await writer.flush()
             await asyncio.wait_for(asyncio.shield(reader), 15)
         except TimeoutError:
-            reader.cancel()
+            pass
         except httpx.TransportError:
             read.ended = "broken"  # nginx gave up on the upstream mid-body
-        finally:
-            await pub.stop()
     return read
 
 
