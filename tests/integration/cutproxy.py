@@ -56,7 +56,9 @@ class CuttingProxy:
                 asyncio.create_task(self._pipe(server_r, client_w, self.cut_bytes)),
             ]
             timeout = None if self.cut_ms is None else self.cut_ms / 1000
-            done, _ = await asyncio.wait(pipes, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                pipes, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             if not done or any(t.result() for t in done if not t.cancelled()):
                 self.cuts += 1
             for pipe in pipes:
