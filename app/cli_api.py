@@ -119,9 +119,12 @@ def _follow(
         return _fail(f"reading {rid}: {exc}")
     if not ends_line:
         sys.stdout.write("\n")
-    if last is None:  # 204: the cursor already held the terminal event
-        print(f"tokenrelay: nothing after seq {stream.last_event_id}", file=sys.stderr)
-        return 0
+    if last is None:  # 204: the cursor already held the terminal event; how did it end?
+        try:
+            status = client.get(rid).status
+        except _errors() as exc:
+            return _fail(f"nothing after seq {stream.last_event_id}; its status: {exc}")
+        return 0 if status == "done" else _fail(f"{rid} ended with {status}")
     if last.type == "done":
         return 0
     what = f"{last.code}: {last.message}" if last.type == "error" else last.type

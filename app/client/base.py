@@ -20,6 +20,7 @@ import httpx
 from app.client.errors import ProtocolError, error_for
 from app.client.events import Created
 from app.client.resume import Backoff, Positions, Resume
+from app.settings import Settings
 
 URL_ENV = "TOKENRELAY_URL"
 KEY_ENV = "TOKENRELAY_API_KEY"
@@ -34,8 +35,6 @@ USER_AGENT = "tokenrelay-client/0.1"
 
 def default_url(environ: Mapping[str, str] | None = None) -> str:
     """`TOKENRELAY_URL`, else the edge's own settings (`TOKENRELAY_EDGE_HOST` / `_PORT`)."""
-    from app.settings import Settings
-
     environ = os.environ if environ is None else environ
     if environ.get(URL_ENV):
         return environ[URL_ENV].rstrip("/")

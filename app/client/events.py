@@ -51,11 +51,12 @@ class Event:
             raise ProtocolError(f"event without rid or type: {str(data)[:200]}")
         if type(seq) is not int or seq < 1:
             raise ProtocolError(f"event without a positive integer seq: {str(data)[:200]}")
-        text = data.get("text")
         get = data.get
+        text, ts = get("text"), get("ts")
         return cls(
             rid=rid, seq=seq, type=kind, source=str(get("source", "answer")),
-            text=text if isinstance(text, str) else "", ts=float(get("ts") or 0.0), data=data,
+            text=text if isinstance(text, str) else "",
+            ts=float(ts) if isinstance(ts, int | float) else 0.0, data=data,
             raw_seq=get("raw_seq"), path=get("path"), value=get("value"), ref=get("ref"),
             call_id=get("call_id"), name=get("name"), arguments=get("arguments"),
             code=get("code"), message=get("message"), retriable=get("retriable"),

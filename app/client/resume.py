@@ -89,7 +89,6 @@ class Resume:
         self.fallback = fallback  # an API key, for when the tokens are refused (expired)
         self.rand = rand
         self.failures = 0
-        self.connections = 0
         self.retry_ms: int | None = None  # the server's `retry:`, kept across connections
         self._parser = Parser()
 
@@ -111,7 +110,6 @@ class Resume:
     def answer(self, status: int, headers: Mapping[str, str], body: bytes) -> float | None:
         """A connection answered `status` instead of a stream: None when the stream is over
         (204), else the delay before the next try; raises what cannot be retried."""
-        self.connections += 1
         if status == 204:
             self.positions.ended.update(self.positions.at)
             return None
@@ -125,7 +123,6 @@ class Resume:
         raise ProtocolError(f"unexpected HTTP {status} for an event stream")
 
     def connected(self, content_type: str) -> None:
-        self.connections += 1
         if not content_type.startswith("text/event-stream"):
             raise ProtocolError(f"expected text/event-stream, got {content_type[:100]!r}")
         self._parser = Parser()  # what the last connection left half-sent is gone with it

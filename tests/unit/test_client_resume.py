@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from app.client import (
@@ -16,6 +17,7 @@ from app.client import (
     Forbidden,
     GapError,
     NotRetained,
+    ProtocolError,
     RateLimited,
     RetriesExhausted,
     Unauthorized,
@@ -249,3 +251,20 @@ async def test_async_client_resumes_the_same_way(edge: FakeEdge) -> None:
             [e async for e in c.events(RID)]
         stream = c.events_many([RID, created])
         assert len([e async for e in stream]) == 12
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/event-stream", b"id: 1\ndata: not json\n\n"),
+        ("text/event-stream", b'id: 1\ndata: {"rid": "r", "type": "delta"}\n\n'),  # no seq
+        ("application/json", b"{}"),
+    ],
+)
+def test_what_is_not_the_protocol_raises(content_type: str, body: bytes) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": content_type}, content=body)
+
+    with Client("http://edge", transport=httpx.MockTransport(answer)) as client:
+        with pytest.raises(ProtocolError):
+            list(client.events(RID))
