@@ -132,8 +132,8 @@ def _follow(
 
 
 def _interrupted(client: Client, stream: EventStream, rid: str, cancel_on_exit: bool) -> int:
-    """Ctrl-C: detach (the response goes on) and say how to resume, or cancel it."""
-    stream.close()
+    """Ctrl-C (the stream is closed already): detach, the response goes on, and say how to
+    resume; or cancel it."""
     seq = stream.last_event_id
     print(file=sys.stderr)
     if cancel_on_exit:
