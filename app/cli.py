@@ -1,4 +1,5 @@
-"""The `tokenrelay` command: broker, worker, edge, up, db, audit, keys, publish, tail."""
+"""The `tokenrelay` command: broker, worker, edge, up, db, audit, keys, publish, tail, and the
+edge's HTTP API: create, read, get, cancel, models (cli_api.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app import cli_api
 from app.settings import Settings
 
 BROKER_SCRIPT = Path(__file__).resolve().parent.parent / "infra" / "kafka" / "broker.sh"
@@ -65,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--url", help="edge base URL (default: from settings)")
     tail.add_argument("--token", help="an API key or the response's read token")
     tail.set_defaults(run=_tail)
+    cli_api.register(sub)  # create, read, get, cancel, models
     return parser
 
 
@@ -199,31 +202,16 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from app.producer import Publisher
-    from app.topics import ensure_topics
+    from app.publish import publish
 
-    async def publish() -> None:
-        settings = Settings.from_env()
-        await ensure_topics(settings)
-        async with Publisher(settings) as publisher:
-            writer = publisher.response(args.rid)
-            await writer.open()
-            loop = asyncio.get_running_loop()
-            while line := await loop.run_in_executor(None, sys.stdin.readline):
-                await writer.delta(line, source=args.source)
-            await writer.source_done(args.source)
-            await writer.done()
-
-    asyncio.run(publish())
-    return 0
+    return asyncio.run(publish(Settings.from_env(), args.rid, args.source, sys.stdin))
 
 
 def _tail(args: argparse.Namespace) -> int:
+    from app.client import default_url
     from app.tail import tail
 
-    settings = Settings.from_env()
-    url = args.url or f"http://{settings.edge_host}:{settings.edge_port}"
-    return asyncio.run(tail(url, args.rid, args.after, args.token))
+    return asyncio.run(tail(args.url or default_url(), args.rid, args.after, args.token))
 
 
 if __name__ == "__main__":

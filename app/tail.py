@@ -1,49 +1,29 @@
-"""`tokenrelay tail`: print a response's events from an edge, resuming after drops."""
+"""`tokenrelay tail`: print a response's events from an edge as JSON lines, through the client
+(app/client/), which resumes after drops without a gap or a repeat."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import httpx
+import orjson
 
-from app import events
+from app.client import AsyncClient, Backoff, ClientError
 
 
 async def tail(base_url: str, rid: str, after: int, token: str | None = None) -> int:
     """Print each event's JSON on a line until the terminal event; 0 on done, 1 otherwise.
-    `token`: an API key or the response's read token (docs/security.md)."""
-    last = after
-    attempts = 0
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    timeout = httpx.Timeout(60.0)
-    async with httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=headers) as client:
-        while True:
-            try:
-                async with client.stream(
-                    "GET", f"/v1/responses/{rid}/events", params={"after": last}
-                ) as response:
-                    if response.status_code == 204:
-                        return 0
-                    if response.status_code == 503:
-                        # Kafka is briefly unreachable from the edge: retry like a dropped link.
-                        raise httpx.TransportError("edge answered 503")
-                    if response.status_code != 200:
-                        await response.aread()
-                        print(response.text, file=sys.stderr)
-                        return 1
-                    attempts = 0
-                    async for line in response.aiter_lines():
-                        if not line.startswith("data: "):
-                            continue
-                        event = events.decode(line[6:].encode())
-                        print(line[6:], flush=True)
-                        last = event.seq
-                        if event.terminal:
-                            return 0 if event.type == events.DONE else 1
-            except httpx.TransportError as exc:
-                attempts += 1
-                if attempts > 10:
-                    print(f"tail: giving up: {exc}", file=sys.stderr)
-                    return 1
-                await asyncio.sleep(min(5.0, 0.2 * 2**attempts))
+    `token`: a read token or an API key, for an edge with auth on."""
+    last = None
+    async with AsyncClient(base_url, token=token, backoff=Backoff(attempts=10)) as client:
+        try:
+            async with client.events(rid, after=after) as stream:
+                async for event in stream:
+                    print(orjson.dumps(event.data).decode(), flush=True)
+                    last = event
+            if last is None:  # 204: the cursor already held the terminal event
+                return 0 if (await client.get(rid)).status == "done" else 1
+        except (ClientError, httpx.HTTPError) as exc:
+            print(f"tail: {exc}", file=sys.stderr)
+            return 1
+    return 0 if last.type == "done" else 1
