@@ -1,9 +1,10 @@
 """The `tokenrelay` commands that talk to an edge over HTTP, through app/client/: create, read,
 get, cancel, models (and tail, in app/tail.py). Registered by app/cli.py.
 
-Where: `--url`, else `TOKENRELAY_URL`, else the edge's settings. Who: `TOKENRELAY_API_KEY` for
-writes (and reads), `--token` for a read token. Exit codes: 0 when a streamed response ended
-`done` (or a call succeeded), 1 for any other end or error, 130 after Ctrl-C.
+Where: `--url`, else `TOKENRELAY_URL`, else the edge's settings. Who: `TOKENRELAY_API_KEY` (else
+the development key of `tokenrelay up`) for writes (and reads), `--token` for a read token.
+Exit codes: 0 when a streamed response ended `done` (or a call succeeded), 1 for any other end
+or error, 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -65,7 +66,21 @@ def _reading(parser: argparse.ArgumentParser) -> None:
 def client_for(args: argparse.Namespace) -> Client:
     from app.client import Client
 
-    return Client(getattr(args, "url", None) or None, token=getattr(args, "token", None))
+    return Client(
+        getattr(args, "url", None) or None, api_key=api_key(), token=getattr(args, "token", None)
+    )
+
+
+def api_key() -> str | None:
+    """TOKENRELAY_API_KEY, else the development key `tokenrelay up` keeps in the data dir (so the
+    commands work beside `make run` with nothing to set); None without either."""
+    import os
+
+    from app.auth import devkey, secretfile
+    from app.client.base import KEY_ENV
+    from app.settings import Settings
+
+    return os.environ.get(KEY_ENV) or secretfile.read(devkey.path(Settings.from_env().data_dir))
 
 
 def _create(args: argparse.Namespace) -> int:
