@@ -181,7 +181,7 @@ class Fanout:
                 cached_from=record.cached_from,
             )  # fmt: skip
             if record.terminal and not live:
-                tracked.index_seq, tracked.index_ended = record.seq, True
+                tracked.index_seq, tracked.index_final = record.seq, record.state
                 return tracked  # ended before this edge looked: read from Kafka, not followed
             self._track(tracked)
             tracked.touched = time.monotonic()
@@ -192,7 +192,8 @@ class Fanout:
         if tracked.first is None:
             tracked.first = record.first
         tracked.index_seq = max(tracked.index_seq, record.seq)
-        tracked.index_ended = tracked.index_ended or record.terminal
+        if record.terminal:
+            tracked.index_final = tracked.index_final or record.state
         return tracked
 
     def view_stream(self, raw: Tracked, view: str) -> Tracked:

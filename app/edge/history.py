@@ -81,6 +81,10 @@ class History:
             out: list[list[Frame]] = []
             if yielded or not await self._stored(tracked, after, out):
                 if isinstance(exc, MaybeGone) and not _view_gone(tracked):
+                    if tracked.index_final is not None and after >= tracked.index_seq:
+                        # The cursor is at or past the end the index recorded: 204 or 400
+                        # (Reader.open), not a wait for events that will never come.
+                        self._settled(tracked, tracked.index_final, tracked.index_seq)
                     return  # nothing found, as before storage existed: it may come live
                 raise
             for batch in out:

@@ -122,7 +122,9 @@ class Tracked:
     # rather than "not held here".
     from_start: bool = False
     index_seq: int = 0  # the last seq the index says is stored (a hint for 410 only)
-    index_ended: bool = False  # the index holds its terminal record (a hint for 410 only)
+    # The state of its terminal index record, once read (a hint, like index_seq: the log is
+    # the truth, but where Kafka and storage have lost the events it is all there is).
+    index_final: str | None = None
     order: Order = field(default_factory=Order)
     status: str = IN_PROGRESS
     touched: float = 0.0  # monotonic time of the last event seen live
@@ -139,7 +141,7 @@ class Tracked:
     @property
     def ended(self) -> bool:
         """Known to have ended: its terminal event was seen, or the index says it was stored."""
-        return bool(self.order.final) or self.index_ended
+        return bool(self.order.final) or self.index_final is not None
 
     @property
     def final_seq(self) -> int:

@@ -117,6 +117,10 @@ async def test_persisted_and_replayed_beyond_retention(db_stack: tuple[Stack, St
     async with client_for(fresh.url) as c:
         assert (await c.get(f"/v1/responses/{lost}/events")).status_code == 410
         assert (await c.get(f"/v1/responses/{lost}")).status_code == 410
+        # A cursor at or past the end the index recorded: 204 and 400, not an endless wait.
+        async with asyncio.timeout(30):
+            assert (await c.get(f"/v1/responses/{lost}/events?after=2")).status_code == 204
+            assert (await c.get(f"/v1/responses/{lost}/events?after=3")).status_code == 400
         assert (await c.get(f"/v1/responses/{rid}/events?after={row.last_seq}")).status_code == 204
         beyond = await c.get(f"/v1/responses/{rid}/events?after={row.last_seq + 1}")
         assert beyond.status_code == 400
