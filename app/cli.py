@@ -1,4 +1,4 @@
-"""The `tokenrelay` command: broker, worker, edge, up, db, audit, publish, tail."""
+"""The `tokenrelay` command: broker, worker, edge, up, db, audit, openapi, publish, tail."""
 
 from __future__ import annotations
 
@@ -51,12 +51,29 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--id", required=True, dest="rid")
     publish.add_argument("--source", default="answer")
     publish.set_defaults(run=_publish)
+    spec = sub.add_parser("openapi", help="print the edge's OpenAPI document (docs/api.md)")
+    spec.add_argument("--markdown", action="store_true", help="as docs/api.md")
+    spec.set_defaults(run=_openapi)
     tail = sub.add_parser("tail", help="print a response's events as they come")
     tail.add_argument("rid")
     tail.add_argument("--after", type=int, default=0)
     tail.add_argument("--url", help="edge base URL (default: from settings)")
     tail.set_defaults(run=_tail)
     return parser
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    import orjson
+
+    from app.edge import apidoc, openapi
+
+    if args.markdown:  # the defaults, so that docs/api.md does not depend on who renders it
+        sys.stdout.write(apidoc.render())
+    else:
+        doc = openapi.document(Settings.from_env())
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+                         .decode() + "\n")  # fmt: skip
+    return 0
 
 
 def _broker(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from app import cache, events
 from app import views as app_views
-from app.edge import client, continuation, conversations, multiplex, sse, withhold
+from app.edge import client, continuation, conversations, multiplex, openapi, sse, withhold
 from app.edge.resume import Body, Reader, wire
 from app.edge.state import EdgeState
 from app.edge.stream import EventStream
@@ -305,6 +305,7 @@ ROUTES = [
     Route("/v1/stats", stats_report),
     Route("/healthz", healthz),
     Route("/metrics", metrics),
+    Route("/openapi.json", openapi.serve),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
 ]
 EXCEPTION_HANDLERS = {
