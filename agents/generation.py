@@ -371,9 +371,12 @@ def register(app: faust.App, settings: Settings) -> None:
                     try:
                         # faust gives the record's timestamp in seconds
                         await generation.take(message.value, message.timestamp * 1000)
-                    except DecodeError as exc:  # this group reads each request once: once
-                        log.warning("dead-lettering request %s/%d/%d: %s", message.topic,
-                                    message.partition, message.offset, exc)  # fmt: skip
+                    except Exception as exc:  # this group reads each request once: once
+                        # A record no response can be made of; any other fault is a bug, but
+                        # of this request only: the agent goes on with the next.
+                        log.log(logging.WARNING if isinstance(exc, DecodeError) else logging.ERROR,
+                                "dead-lettering request %s/%d/%d: %r", message.topic,
+                                message.partition, message.offset, exc)  # fmt: skip
                         dead.put(message.topic, message.partition, message.offset, message.key,
                                  message.value, str(exc))  # fmt: skip
             finally:

@@ -3,6 +3,8 @@ value raises DecodeError (the edge dead-letters it), never another exception."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 from hypothesis import given
@@ -102,3 +104,16 @@ def test_any_bytes_are_an_index_record_or_decode_error(value: bytes | None) -> N
     assert record.rid and record.state in index.STATES
     assert index.decode(record.encode()) == record
 
+
+
+@pytest.mark.parametrize(
+    "field", [{"partition": -1}, {"partition": 2**31}, {"created": 1e30}, {"ts": -5},
+              {"seq": -1}, {"first": -1}, {"last": 2**63}],
+)  # fmt: skip
+def test_an_index_record_out_of_range_is_a_decode_error(field: dict[str, Any]) -> None:
+    # Decodable but absurd: the views agent would time-seek such a `created` (past int64 ms:
+    # Kafka's protocol cannot encode it), an edge would read a partition that cannot exist.
+    good = {"rid": "r", "state": "open", "partition": 0, "created": 1.0, "ts": 1.0, "seq": 0}
+    assert index.decode(orjson.dumps(good)).rid == "r"
+    with pytest.raises(DecodeError):
+        index.decode(orjson.dumps({**good, **field}))
