@@ -25,6 +25,7 @@ from app.edge.openapi_parts import (
 )
 from app.edge.openapi_schemas import ref
 from app.edge.openapi_service import conversations, service
+from app.producer import MAX_RECORD_BYTES
 from app.settings import Settings
 
 RID = path_param("rid", "A response id, as a POST's answer gave it.")
@@ -54,7 +55,11 @@ def operations(settings: Settings) -> Doc:
                         "An earlier turn of the conversation is not stored yet (retriable).",
                         "turn_in_progress",
                     ),
-                    "413": error(f"The body is over {s.edge_max_body} bytes.", "body_too_large"),
+                    "413": error(
+                        f"The body is over {s.edge_max_body} bytes, or the request (with a "
+                        f"conversation's context) over {MAX_RECORD_BYTES} as a Kafka record.",
+                        "body_too_large",
+                    ),
                     "503": error(UNAVAILABLE, "unavailable"),
                 },
                 WRITE,
