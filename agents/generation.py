@@ -27,8 +27,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from agents import cached
 from agents.metrics import WorkerMetrics
 from agents.sideread import SideReader
-from app import cache, consumers, events, kafka_security
-from app.errors import BadRequest
+from app import cache, consumers, control, events, kafka_security
+from app.deadletter import DeadLetters
+from app.errors import BadRequest, DecodeError
 from app.ids import partition_for
 from app.models.base import (
     Call,
@@ -171,17 +172,12 @@ class Generation:
         self.cancelling: set[str] = set()
         self.cancelled: OrderedDict[str, float] = OrderedDict()  # rid -> when, recent first out
 
-    async def take(self, value: bytes, written_ms: float | None = None) -> None:
+    async def take(self, value: bytes | None, written_ms: float | None = None) -> None:
         """Start one request; waits for free slots (so requests wait in Kafka, not here).
-        `written_ms` is when Kafka stored the request (its record timestamp)."""
-        try:
-            request = orjson.loads(value)
-            rid = request["rid"]
-            if not isinstance(rid, str) or not rid:
-                raise TypeError("rid")
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            log.warning("dropping malformed request %r", value[:200])
-            return
+        `written_ms` is when Kafka stored the request (its record timestamp). DecodeError for
+        a record that is not a request (the agent dead-letters it)."""
+        request = decode_request(value)
+        rid = request["rid"]
         # The edge wrote the response's `open` index record when it created the request.
         writer = self.publisher.response(rid, announced=True)
         views = request.get("views")
@@ -325,12 +321,28 @@ async def _read_control(settings: Settings, generation: Generation) -> None:
         await consumers.stop(consumer)
 
 
-def _cancel_of(value: bytes | None) -> str | None:
+def decode_request(value: bytes | None) -> dict[str, Any]:
+    """A generation request as the edge writes it: an object with a non-empty string `rid`
+    (its calls are checked by parse_calls, and a bad one ends that response with an error)."""
     try:
-        obj: Any = orjson.loads(value or b"")
-    except orjson.JSONDecodeError:
+        request: Any = orjson.loads(value or b"")
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"not JSON: {exc}") from None
+    if not isinstance(request, dict) or not isinstance(request.get("rid"), str):
+        raise DecodeError("a request is an object with a string `rid`")
+    if not request["rid"]:
+        raise DecodeError("a request's `rid` is empty")
+    return request
+
+
+def _cancel_of(value: bytes | None) -> str | None:
+    """The response a record cancels; None for anything else (the persist group, which reads
+    the topic once, dead-letters what is not a control record)."""
+    try:
+        obj = control.decode(value)
+    except DecodeError:
         return None
-    if isinstance(obj, dict) and obj.get("action") == "cancel" and isinstance(obj.get("rid"), str):
+    if obj["action"] == control.CANCEL:
         # A cancel of a response already over is there for the audit log only.
         return None if obj.get("in_flight") is False else str(obj["rid"])
     return None
@@ -350,20 +362,31 @@ def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None
     async def generate(stream: faust.StreamT[bytes]) -> None:
         registry = Registry(settings)
         store = Store.connect(settings.database_url)  # no connection until a cache hit
+        dead = DeadLetters(settings)
         async with Publisher(settings) as publisher:
             publisher.on_finished = metrics.on_finished
             generation = Generation(settings, publisher, registry, store)
             metrics.running.set_function(lambda: len(generation.running))
-            control = asyncio.create_task(follow_control(settings, generation))
+            cancels = asyncio.create_task(follow_control(settings, generation))
             try:
                 async for event in stream.events():
                     message = event.message
-                    # faust gives the record's timestamp in seconds
-                    await generation.take(message.value, message.timestamp * 1000)
+                    try:
+                        # faust gives the record's timestamp in seconds
+                        await generation.take(message.value, message.timestamp * 1000)
+                    except Exception as exc:  # this group reads each request once: once
+                        # A record no response can be made of; any other fault is a bug, but
+                        # of this request only: the agent goes on with the next.
+                        log.log(logging.WARNING if isinstance(exc, DecodeError) else logging.ERROR,
+                                "dead-lettering request %s/%d/%d: %r", message.topic,
+                                message.partition, message.offset, exc)  # fmt: skip
+                        dead.put(message.topic, message.partition, message.offset, message.key,
+                                 message.value, str(exc))  # fmt: skip
             finally:
-                control.cancel()
-                await asyncio.gather(control, return_exceptions=True)
+                cancels.cancel()
+                await asyncio.gather(cancels, return_exceptions=True)
                 await generation.stop()
                 await generation.sidereads.close()
                 await registry.aclose()
                 await store.close()
+                await dead.stop()

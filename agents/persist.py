@@ -13,8 +13,8 @@ store's unique id stores nothing twice. Its lag is the group's lag, visible with
 Per batch (whatever the index holds, up to `persist_batch` records): of its terminal records,
 drop those already stored, read the rest's events one partition range at a time (collect.py),
 wait up to `persist_views_wait_s` for their views to end, then one transaction. A response
-whose events Kafka no longer holds is stored as found, flagged incomplete; undecodable records
-are skipped.
+whose events Kafka no longer holds is stored as found, flagged incomplete; undecodable index
+records are skipped (the watchdog dead-letters them), undecodable control records dead-lettered.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from agents.collect import Collector
 from agents.recording import Read, record, views_done
-from app import audit, consumers, events, index, kafka_security
+from app import audit, consumers, control, events, index, kafka_security
+from app.deadletter import DeadLetters
 from app.errors import DecodeError
 from app.index import IndexRecord
 from app.settings import Settings
@@ -56,6 +57,7 @@ class Persister:
         self.store = store
         self.collector = collector
         self.audit = AuditLog(store.engine)
+        self.dead = DeadLetters(settings)
         self.counts: dict[str, int] = {} if counts is None else counts
 
     async def run(self) -> None:
@@ -82,6 +84,7 @@ class Persister:
                 ]  # fmt: skip
                 batch = terminal_records(index_values)
                 actions = control_entries(fetched, self.settings.control_topic)
+                self._dead_letter(fetched)
                 while batch or actions:
                     try:
                         await self.persist(batch)
@@ -97,6 +100,22 @@ class Persister:
                     await _commit(consumer)
         finally:
             await consumers.stop(consumer)
+            await self.dead.stop()
+
+    def _dead_letter(self, fetched: Mapping[Any, list[Any]]) -> None:
+        """Control records that are not one: this group reads each once, so it dead-letters them
+        (every worker reads the topic too, and skips them). Undecodable index records are the
+        watchdog's to dead-letter."""
+        topic = self.settings.control_topic
+        for tp, records in fetched.items():
+            for r in records if tp.topic == topic else ():
+                try:
+                    control.decode(r.value)
+                except DecodeError as exc:
+                    self._count("dead_lettered")
+                    log.warning("persist: dead-lettering %s/%d/%d: %s", tp.topic, tp.partition,
+                                r.offset, exc)  # fmt: skip
+                    self.dead.put(tp.topic, tp.partition, r.offset, r.key, r.value, str(exc))
 
     async def persist(self, batch: list[IndexRecord]) -> list[str]:
         """Store the responses of `batch` not stored yet; the ids stored now."""

@@ -330,7 +330,11 @@ def register(app: faust.App, settings: Settings) -> Views:
     async def watch(stream: faust.StreamT[bytes]) -> None:
         try:
             async for event in stream.events():
-                await views.on_message(event.message)
+                try:
+                    await views.on_message(event.message)
+                except Exception:  # one response's views, not every response's
+                    m = event.message
+                    log.exception("views: record %s/%d/%d failed", m.topic, m.partition, m.offset)
         finally:
             await views.close()
 

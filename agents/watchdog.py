@@ -188,7 +188,11 @@ def register(app: faust.App, settings: Settings) -> Watchdog:
     @app.agent(responses, name="watchdog")
     async def watch(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            await dog.on_message(event.message)
+            try:
+                await dog.on_message(event.message)
+            except Exception:  # one record must not stop the agent (and the reaper with it)
+                m = event.message
+                log.exception("watchdog: record %s/%d/%d failed", m.topic, m.partition, m.offset)
 
     @app.timer(interval=1.0, name="watchdog-reaper")
     async def reap() -> None:

@@ -1,5 +1,5 @@
-"""The `tokenrelay` command: broker, worker, edge, up, db, audit, keys, publish, tail, and the
-edge's HTTP API: create, read, get, cancel, models (cli_api.py)."""
+"""The `tokenrelay` command: broker, worker, edge, up, db, audit, keys, openapi, publish, tail,
+and the edge's HTTP API: create, read, get, cancel, models (cli_api.py)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--id", required=True, dest="rid")
     publish.add_argument("--source", default="answer")
     publish.set_defaults(run=_publish)
+    spec = sub.add_parser("openapi", help="print the edge's OpenAPI document (docs/api.md)")
+    spec.add_argument("--markdown", action="store_true", help="as docs/api.md")
+    spec.set_defaults(run=_openapi)
     tail = sub.add_parser("tail", help="print a response's events as they come")
     tail.add_argument("rid")
     tail.add_argument("--after", type=int, default=0)
@@ -69,6 +72,20 @@ def _parser() -> argparse.ArgumentParser:
     tail.set_defaults(run=_tail)
     cli_api.register(sub)  # create, read, get, cancel, models
     return parser
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    import orjson
+
+    from app.edge import apidoc, openapi
+
+    if args.markdown:  # the defaults, so that docs/api.md does not depend on who renders it
+        sys.stdout.write(apidoc.render())
+    else:
+        doc = openapi.document(Settings.from_env())
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+                         .decode() + "\n")  # fmt: skip
+    return 0
 
 
 def _broker(args: argparse.Namespace) -> int:

@@ -20,6 +20,9 @@ from app.events import TERMINAL_TYPES
 OPEN = "open"
 BEAT = "beat"
 STATES = frozenset({OPEN, BEAT}) | TERMINAL_TYPES
+MAX_PARTITION = 2**31  # Kafka's partition numbers are int32
+MAX_MS = 2**53  # epoch ms: well past any clock, and exact as a float
+MAX_INT64 = 2**63
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,19 @@ def decode(raw: bytes | None) -> IndexRecord:
         raise DecodeError(f"not an index record: {exc}") from None
     if record.state not in STATES or not record.rid:
         raise DecodeError(f"not an index record: state {record.state!r}")
+    if not _in_range(record):
+        raise DecodeError("not an index record: a partition, time, seq or offset out of range")
     return record
+
+
+def _in_range(r: IndexRecord) -> bool:
+    """Values a writer can have written; others would reach Kafka requests (a time seek, a
+    partition's offsets) that fail or wait forever in whichever agent or edge reads them."""
+    offsets = [o for o in (r.first, r.last) if o is not None]
+    return (
+        0 <= r.partition < MAX_PARTITION and 0 <= r.created <= MAX_MS and 0 <= r.ts <= MAX_MS
+        and 0 <= r.seq < MAX_INT64 and all(0 <= o < MAX_INT64 for o in offsets)
+    )  # fmt: skip
 
 
 def _get(obj: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:

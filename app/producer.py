@@ -46,8 +46,21 @@ POLL_S = 0.05
 # one record larger than Kafka accepts); the next piece starts the next delta.
 MAX_DELTA_CHARS = 16_384
 STOP_FLUSH_S = 10.0
+# The largest record the writer's producers send (librdkafka's default, made explicit): the
+# edge refuses a request whose record would not fit (413) before sending anything.
+MAX_RECORD_BYTES = 1_000_000
+RECORD_OVERHEAD = 4096  # key, headers and the record's framing, generously
 
 __all__ = ["Publisher", "ResponseWriter", "WriteFailed", "new_response_id"]
+
+
+def too_large(exc: BaseException) -> bool:
+    """Whether a send failed because its record is over a Kafka size limit (librdkafka's own,
+    at once, or the broker's)."""
+    if not isinstance(exc, KafkaException) or not exc.args:
+        return False
+    code = getattr(exc.args[0], "code", lambda: None)()
+    return code in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._MSG_SIZE_TOO_LARGE)
 
 
 class WriteFailed(TokenRelayError):
@@ -111,6 +124,7 @@ class Publisher:
                 "partitioner": "murmur2_random",  # keyed sends land where Java clients put them
                 "socket.nagle.disable": True,
                 "error_cb": self._kafka_error,
+                "message.max.bytes": MAX_RECORD_BYTES,
             }
         )
 

@@ -19,7 +19,7 @@ from typing import TextIO
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app import consumers, ids, index
+from app import consumers, ids, index, kafka_security
 from app.errors import DecodeError
 from app.index import IndexRecord
 from app.producer import Publisher
@@ -59,7 +59,9 @@ async def find(settings: Settings, rid: str, partitions: int) -> IndexRecord | N
     """The latest index record of `rid` in Kafka (its terminal one if it ended), or None."""
     tp = TopicPartition(settings.responses_topic, ids.partition_for(rid, partitions))
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka, enable_auto_commit=False, client_id="tokenrelay-publish"
+        **kafka_security.aiokafka_options(settings),
+        enable_auto_commit=False,
+        client_id="tokenrelay-publish",
     )
     await consumer.start()
     try:

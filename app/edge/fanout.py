@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from app import consumers, events, ids, index, kafka_security, views
+from app.deadletter import DeadLetters
 from app.edge import sse
-from app.edge.deadletter import DeadLetters
 from app.edge.directory import Directory, Entry
 from app.edge.metrics import Metrics
 from app.edge.pace import QUIET_WAIT_MS, Pacer

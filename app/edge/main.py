@@ -14,10 +14,11 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from app.deadletter import DeadLetters
 from app.edge import access
 from app.edge.archive import Archive
 from app.edge.cached import ResponseCache
-from app.edge.deadletter import DeadLetters
+from app.edge.dead_count import DeadLetterCount
 from app.edge.fanout import Fanout
 from app.edge.history import History
 from app.edge.lookup import Locator
@@ -63,10 +64,14 @@ def create_app(settings: Settings) -> Starlette:
         streams = Streams()
         window = StatsWindow(settings.stats_window_minutes)
         metrics.registry.register(StatsCollector(window))
-        stats = StatsReader(settings, window, partitions[settings.stats_topic])
+        stats = StatsReader(settings, window, partitions[settings.stats_topic], deadletters)
+        dead_count = DeadLetterCount(
+            settings, metrics.deadletters, partitions[settings.deadletter_topic]
+        )
         await publisher.start()
         await fanout.start(partitions)
         stats.start()
+        dead_count.start()
         app.state.edge = EdgeState(
             settings,
             metrics,
@@ -86,6 +91,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             streams.close()
             await stats.stop()
+            await dead_count.stop()
             await fanout.stop()
             await pool.close()
             await deadletters.stop()

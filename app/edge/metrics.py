@@ -25,7 +25,13 @@ class Metrics:
         )
         self.undecodable = Counter(
             "tokenrelay_edge_undecodable",
-            "Undecodable records skipped (events ones are dead-lettered)",
+            "Undecodable records this edge read (events, views, index: skipped, dead-lettered)",
+            registry=r,
+        )
+        self.deadletters = Counter(
+            "tokenrelay_deadletters",
+            "Records dead-lettered by any process, by the topic they came from (each once)",
+            ["topic"],
             registry=r,
         )
         self.buffered = Gauge(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,16 @@ from starlette.staticfiles import StaticFiles
 
 from app import cache, events
 from app import views as app_views
-from app.edge import access, client, continuation, conversations, multiplex, sse, withhold
+from app.edge import (
+    access,
+    client,
+    continuation,
+    conversations,
+    multiplex,
+    openapi,
+    sse,
+    withhold,
+)
 from app.edge.resume import Body, Reader, wire
 from app.edge.state import EdgeState
 from app.edge.stream import EventStream
@@ -35,12 +45,14 @@ from app.errors import (
 from app.ids import new_response_id
 from app.models.calls import parse_calls
 from app.models.registry import Catalog
+from app.producer import MAX_RECORD_BYTES, RECORD_OVERHEAD, too_large
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # A POST waits this long for Kafka to store its records, then answers 503.
 log = logging.getLogger(__name__)
 KAFKA_WRITE_TIMEOUT_S = 10.0
 KAFKA_FAULTS = (KafkaError, KafkaException, BufferError, TimeoutError)
+DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 def _state(request: Request) -> EdgeState:
@@ -75,19 +87,25 @@ async def create_response(request: Request) -> Response:
     if hit is not None:
         request_value["cache_hit"] = hit.to_dict()
         writer.cached_from = hit.rid
+    record = orjson.dumps(request_value)
+    if len(record) > MAX_RECORD_BYTES - RECORD_OVERHEAD:  # a body under the edge's limit, over
+        # Kafka's for one record (the calls re-encoded, a conversation's context prepended)
+        raise BodyTooLarge(f"the request is over {MAX_RECORD_BYTES} bytes as a Kafka record")
+
+    async def send_request() -> None:  # a coroutine: a send refused at once raises in gather
+        await edge.publisher.send(
+            edge.settings.requests_topic, writer.rid, record, partition=writer.partition
+        )
+
     try:
         async with asyncio.timeout(KAFKA_WRITE_TIMEOUT_S):
             # The index's `open` (readers find the response at once) and the request, sent
             # together: one wait for Kafka instead of two (~4 ms of every first token). If only
             # the request is stored, the client gets 503 and the response runs unread.
-            await asyncio.gather(
-                writer.open(views, options),
-                edge.publisher.send(
-                    edge.settings.requests_topic, writer.rid, orjson.dumps(request_value),
-                    partition=writer.partition,
-                ),
-            )  # fmt: skip
+            await asyncio.gather(writer.open(views, options), send_request())
     except KAFKA_FAULTS as exc:
+        if too_large(exc):  # a broker whose limit is under the producer's
+            raise BodyTooLarge("the request is over Kafka's record size limit") from None
         raise Unavailable(f"Kafka is not reachable: {exc!r}") from None
     edge.metrics.responses.inc()
     answer: dict[str, Any] = {
@@ -241,7 +259,8 @@ async def stats_report(request: Request) -> Response:
     raw = request.query_params.get("minutes")
     minutes = window.minutes
     if raw is not None:
-        if not raw.isdigit() or not 1 <= int(raw) <= window.minutes:
+        # ASCII digits only: str.isdigit() also holds for "²", which int() refuses (a 500).
+        if not DIGITS.fullmatch(raw) or not 1 <= int(raw) <= window.minutes:
             raise BadRequest(f"minutes must be a whole number from 1 to {window.minutes}")
         minutes = int(raw)
     return JSONResponse(window.report(minutes))
@@ -271,7 +290,7 @@ async def _find(edge: EdgeState, rid: str) -> Tracked:
 
 async def _json_body(request: Request, limit: int) -> dict[str, Any]:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if DIGITS.fullmatch(declared) and int(declared) > limit:
         raise BodyTooLarge(f"request body is over {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -322,6 +341,7 @@ ROUTES = [
     Route("/v1/stats", stats_report),
     Route("/healthz", healthz),
     Route("/metrics", metrics),
+    Route("/openapi.json", openapi.serve),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
 ]
 EXCEPTION_HANDLERS = {

@@ -1,7 +1,7 @@
 """The edge's view of the per-model stats: `StatsWindow` holds the latest partial of each
 (model, minute, partition) of the last `stats_window_minutes` and merges them for GET /v1/stats,
 and running totals since this edge started for /metrics; `StatsReader` fills it from
-<prefix>.stats with a consumer of its own (never the live path's).
+<prefix>.stats with a consumer of its own (never the live path's), dead-lettering bad records.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app import consumers, kafka_security, stats
+from app.deadletter import DeadLetters
 from app.settings import Settings
 from app.stats import Aggregate, Partial
 
@@ -24,6 +25,7 @@ MAX_PARTIALS = 50_000  # a bound whatever model names clients invent
 MAX_MODELS = 500  # label values of /metrics; later ones are counted as OTHER
 OTHER = "other"
 RETRY_S = 1.0
+DEFECTS = (ValueError, TypeError, OverflowError)  # what stats.decode raises for a bad record
 
 
 class StatsWindow:
@@ -41,9 +43,13 @@ class StatsWindow:
         """One record of <prefix>.stats; a bad one is counted and skipped, never raised."""
         try:
             partial = stats.decode(value)
-        except (ValueError, TypeError, OverflowError):
+        except DEFECTS:
             self.skipped += 1
             return False
+        return self.add(partial)
+
+    def add(self, partial: Partial) -> bool:
+        """A decoded partial; False when its minute is past the window."""
         if partial.minute <= self.now_minute() - self.minutes:
             return False
         known = self.partials.get(partial.key)
@@ -95,10 +101,14 @@ class StatsReader:
     """Reads <prefix>.stats from `stats_window_minutes` ago, then follows it; restarts itself
     after a fault (the stats are a convenience: nothing waits on them)."""
 
-    def __init__(self, settings: Settings, window: StatsWindow, partitions: int) -> None:
+    def __init__(
+        self, settings: Settings, window: StatsWindow, partitions: int,
+        dead: DeadLetters | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.window = window
         self.partitions = partitions  # of <prefix>.stats, as ensure_topics found them
+        self.dead = dead  # every edge reads the whole topic: each dead-letters a bad record
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -138,14 +148,28 @@ class StatsReader:
             last_trim = time.monotonic()
             while True:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
-                for records in batch.values():
+                for tp, records in batch.items():
                     for record in records:
-                        self.window.apply(record.value)
+                        self._apply(tp, record)
                 if time.monotonic() - last_trim > 60:
                     self.window.trim()
                     last_trim = time.monotonic()
         finally:
             await consumers.stop(consumer)
+
+
+    def _apply(self, tp: TopicPartition, record: Any) -> None:
+        try:
+            partial = stats.decode(record.value)
+        except DEFECTS as exc:
+            self.window.skipped += 1
+            log.warning("undecodable stats record %s/%d/%d: %s", tp.topic, tp.partition,
+                        record.offset, exc)  # fmt: skip
+            if self.dead is not None:
+                self.dead.put(tp.topic, tp.partition, record.offset, record.key, record.value,
+                              str(exc))  # fmt: skip
+            return
+        self.window.add(partial)
 
 
 def _iso(minute: int) -> str:

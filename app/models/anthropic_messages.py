@@ -68,7 +68,8 @@ class MessageStream:
         kind = obj.get("type", event.event)
         if kind == "error":
             inner = obj.get("error")
-            status = ERROR_STATUS.get(inner.get("type", "")) if isinstance(inner, dict) else None
+            etype = inner.get("type") if isinstance(inner, dict) else None
+            status = ERROR_STATUS.get(etype) if isinstance(etype, str) else None
             raise stream_error(obj, http_status, status)
         if kind == "content_block_delta":
             delta = obj.get("delta")

@@ -81,7 +81,8 @@ def _call(raw: Mapping[str, Any], source: str, where: str) -> Call:
 
 
 def _message(raw: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(raw, dict) or raw.get("role") not in ROLES:
+    role = raw.get("role") if isinstance(raw, dict) else None
+    if not isinstance(role, str) or role not in ROLES:  # a list is unhashable: not `in` a set
         got = f", not {raw.get('role')!r:.40}" if isinstance(raw, dict) else ""
         raise BadRequest(f"{where} must be an object with a role in {sorted(ROLES)}{got}")
     if raw["role"] == "tool" or raw.get("tool_calls") is not None:

@@ -13,7 +13,7 @@ from httpx_sse import ServerSentEvent
 from app import usage
 from app.models.base import Call, Item, load_json
 from app.models.toolcalls import Assembly
-from app.models.upstream import dropped, stream_error, stream_items
+from app.models.upstream import dropped, protocol_error, stream_error, stream_items
 from app.usage import Usage
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -59,8 +59,11 @@ class ChatStream:
             raise stream_error(chunk, http_status, _status_of(chunk))
         if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
+        choices = chunk.get("choices") or []
+        if not isinstance(choices, list):
+            raise protocol_error(f"`choices` is not a list: {data[:200]!r}", http_status)
         out: list[Item] = []
-        for choice in chunk.get("choices") or ():
+        for choice in choices:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta")

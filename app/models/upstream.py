@@ -113,6 +113,12 @@ def dropped(status: int | None, detail: str) -> UpstreamError:
     )
 
 
+def protocol_error(detail: str, status: int | None) -> UpstreamError:
+    """A stream the parser cannot read (not the format it speaks): not retriable, the same
+    server would answer the same."""
+    return UpstreamError(detail, code="upstream_protocol", retriable=False, upstream_status=status)
+
+
 def http_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
     """An HTTP error answer as an UpstreamError: retriable for 408/425/429/5xx."""
     kind, message = error_detail(body)

@@ -24,14 +24,21 @@ def partition_of(rid: str, partitions: int) -> int:
     return int(DefaultPartitioner()(rid.encode(), all_partitions, all_partitions))
 
 
-async def produce_raw(settings: Settings, topic: str, key: bytes, *values: bytes) -> None:
+async def produce_raw(
+    settings: Settings, topic: str, key: bytes, *values: bytes | None
+) -> list[str]:
+    """Write `values` (None: a null value) as they are; their origins, `topic/partition/offset`,
+    as a dead letter names them."""
     producer = AIOKafkaProducer(**kafka_security.aiokafka_options(settings), acks="all")
     await producer.start()
+    origins = []
     try:
         for value in values:
-            await producer.send_and_wait(topic, value=value, key=key)
+            meta = await producer.send_and_wait(topic, value=value, key=key)
+            origins.append(f"{topic}/{meta.partition}/{meta.offset}")
     finally:
         await producer.stop()
+    return origins
 
 
 async def read_topic(

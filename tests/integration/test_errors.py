@@ -123,6 +123,16 @@ async def test_oversized_post_is_413(shared: Shared, client: httpx.AsyncClient) 
     assert_error(resp.status_code, resp.headers, resp.content, 413, "body_too_large")
 
 
+async def test_a_post_over_kafkas_record_limit_is_413_not_503(client: httpx.AsyncClient) -> None:
+    # Under the edge's body limit (1 MiB) but over what one Kafka record may hold: librdkafka
+    # refused the request record and the client got 503 `unavailable`, as if Kafka were down.
+    body = b'{"model": "demo", "input": "' + b"x" * 1_040_000 + b'"}'
+    resp = await client.post(
+        "/v1/responses", content=body, headers={"content-type": "application/json"}
+    )
+    assert_error(resp.status_code, resp.headers, resp.content, 413, "body_too_large")
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+import pytest
 
 from agents.generation import Generation
+from app.errors import DecodeError
 from app.models.registry import Registry
 from app.producer import Publisher
 from app.settings import Settings
@@ -85,3 +87,14 @@ async def test_cancel_is_idempotent() -> None:
         assert rec.of("a").count("cancelled") == 1 and rec.of("a")[-1] == "cancelled"
         await gen.take(request("a"))  # delivered again later: still cancelled, no new call
         assert rec.of("a").count("cancelled") == 2 and rec.of("a")[-2:] == ["cancelled"] * 2
+
+
+async def test_a_null_request_record_is_a_decode_error_not_a_crash() -> None:
+    # `log.warning(..., value[:200])` on a null value raised TypeError inside the agent: the
+    # generation agent crashed and every running response ended `worker_stopped`. Undecodable
+    # requests now raise DecodeError, which the agent dead-letters.
+    async for gen, recorder in generation():
+        for bad in (None, b"", b"\xff", b"[]", b'{"rid": 5}', b'{"rid": ""}', b'{"calls": []}'):
+            with pytest.raises(DecodeError):
+                await gen.take(bad)
+        assert recorder.writes == []

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from app import cache, conversation
+from app import views as app_views
 from app.errors import BadRequest
 from app.models.calls import parse_calls
 from app.models.registry import Catalog
@@ -96,3 +100,42 @@ def test_catalog_lists_and_checks_configured_models() -> None:
     for bad in ("anthropic/claude-c", "openai/", "mistral/x", "Demo"):
         with pytest.raises(BadRequest):
             some.check(bad)
+
+
+@pytest.mark.parametrize("role", [["user"], {"a": 1}, 3, None, True])
+def test_a_message_role_that_is_not_a_string_is_a_400_not_a_500(role: Any) -> None:
+    # `role not in ROLES` (a frozenset) raised TypeError for a list or an object: a 500 on
+    # POST /v1/responses (found by fuzzing the edge against its OpenAPI document).
+    with pytest.raises(BadRequest):
+        parse_calls({"model": "demo", "messages": [{"role": role, "content": "x"}]}, 8)
+
+
+# Request bodies built from the words the parsers look at, nested at random, so the generated
+# bodies get past the first checks (a message whose tool_calls hold a list for a name, ...).
+WORDS = ["model", "input", "messages", "params", "calls", "source", "role", "content",
+         "tool_calls", "tool_call_id", "id", "type", "function", "name", "arguments", "user",
+         "assistant", "tool", "system", "text", "response_format", "json_schema", "schema",
+         "tools", "tool_choice", "parallel_tool_calls", "stop", "tokens", "max_tokens", "views",
+         "moderation", "redact", "block", "sources", "title", "url", "cache", "pace",
+         "conversation_id", "previous_response_id", "demo", "sentences", "json"]  # fmt: skip
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.sampled_from(WORDS) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(WORDS) | st.text(max_size=3), inner, max_size=5),
+    max_leaves=40,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(WORDS), JSON, max_size=8))
+def test_any_body_is_calls_or_a_400(body: dict[str, Any]) -> None:
+    """What the edge's POST checks before publishing: BadRequest (400) or a request, never
+    another exception (a 500)."""
+    try:
+        calls = parse_calls(body, 8)
+        app_views.parse(body, calls)
+        cache.parse(body)
+        conversation.named(body)
+    except BadRequest:
+        pass

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app import events
 from app.edge import multiplex, sse
@@ -127,3 +129,27 @@ async def test_all_finished_is_none_and_a_failed_open_leaves_no_subscription() -
             [(a, 0), (fanout.responses["b"], 0)]
         )
     assert not a.subscribers
+
+
+VECTORS = st.text() | st.lists(
+    st.tuples(st.text(max_size=8), st.sampled_from(["", ":"]), st.text("0123456789-x ", max_size=4))
+).map(lambda items: ",".join(f"{rid}{sep}{pos}" for rid, sep, pos in items))
+
+
+@given(VECTORS, st.none() | VECTORS)
+def test_any_streams_and_last_event_id_are_positions_or_a_400(
+    raw: str, last_event_id: str | None
+) -> None:
+    try:
+        positions = multiplex.resume_at(multiplex.parse_streams(raw, 16), last_event_id)
+    except (BadCursor, BadRequest):
+        return
+    assert 0 < len(positions) <= 16
+    assert all(rid and type(at) is int and at >= 0 for rid, at in positions.items())
+
+
+@given(st.dictionaries(st.from_regex(r"[^,\s][^,]{0,20}", fullmatch=True).filter(
+    lambda r: r == r.strip()), st.integers(0, 10**18 - 1), min_size=1, max_size=16))
+def test_a_vector_reads_back(positions: dict[str, int]) -> None:
+    assert multiplex.parse_vector(multiplex.vector(positions).decode()) == positions
+

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app import events
-from app.edge.deadletter import DeadLetters
+from app.deadletter import DeadLetters
 from app.edge.fanout import Fanout
 from app.edge.history import History
 from app.edge.metrics import Metrics

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app import events
 from app.edge import sse
@@ -59,3 +61,23 @@ def test_writes_join_frames_up_to_the_limit_and_never_split_one() -> None:
     out = list(sse.writes(frames, limit=90))
     assert out == [b"a" * 40 + b"b" * 40, b"c" * 100, b"d" * 10 + b"e" * 10]
     assert list(sse.writes([], limit=90)) == []
+
+
+# Last-Event-ID arrives as latin-1 text (any byte), `?after=` as any unicode.
+RAW = st.none() | st.text() | st.binary().map(lambda b: b.decode("latin-1"))
+
+
+@given(RAW, RAW)
+def test_any_cursor_is_a_position_or_bad_cursor(header: str | None, query: str | None) -> None:
+    try:
+        at = sse.parse_cursor(header, query)
+    except BadCursor:
+        return
+    assert type(at) is int and 0 <= at < 10**18
+
+
+@given(st.integers(0, 10**18 - 1), st.sampled_from(["", " ", "\t"]))
+def test_a_decimal_cursor_reads_back(seq: int, pad: str) -> None:
+    assert sse.parse_cursor(f"{pad}{seq}{pad}", None) == seq
+    assert sse.parse_cursor(None, str(seq)) == seq
+

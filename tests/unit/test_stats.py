@@ -221,3 +221,18 @@ async def test_the_stats_endpoint_validates_minutes() -> None:
         for bad in ("0", "11", "-1", "x", "1.5"):
             resp = await client.get(f"/v1/stats?minutes={bad}")
             assert resp.status_code == 400 and resp.json()["error"]["code"] == "bad_request"
+
+
+async def test_stats_minutes_in_non_ascii_digits_is_a_400_not_a_500() -> None:
+    # str.isdigit() holds for "²" and "٣", and int("²") raised: a 500 (found by fuzzing the
+    # edge against its OpenAPI document; docs/api.md).
+    app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS)
+    app.state.edge = SimpleNamespace(
+        stats=window_with(Partial("demo", MINUTE, 0, agg(2))), access=None
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
+        for bad in ("²", "٣", "３", " 3", "03 "):
+            resp = await client.get("/v1/stats", params={"minutes": bad})
+            assert resp.status_code == 400 and resp.json()["error"]["code"] == "bad_request"
+

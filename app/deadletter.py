@@ -1,9 +1,12 @@
-"""Dead-letters undecodable records of <prefix>.events without ever blocking the consume loop.
+"""Dead-letters undecodable records to <prefix>.deadletter without ever blocking a consume loop:
+the edge's (events, views, stats), the generation agent's (requests) and the persist agent's
+(control). Each record goes with `error` and `origin` (`<topic>/<partition>/<offset>`) headers.
 
-Each edge reads every record, so several edges may dead-letter the same one: consumers of the
-dead-letter topic dedupe by the `origin` header (`<topic>/<partition>/<offset>`). The producer
-is aiokafka's and is started on the first dead letter: bad records are rare, and the Publisher's
-`send` carries no headers.
+One reader per topic dead-letters it: a consumer group's (requests, control, and the watchdog's
+Faust topic for the index) once; the edges' (events, views, stats: every edge reads all of them)
+once per edge, so consumers of the dead-letter topic dedupe by `origin` (the edge's count does).
+The producer is aiokafka's and is started on the first dead letter: bad records are rare, and
+the Publisher's `send` carries no headers.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ class DeadLetters:
         self._pending: deque[Letter] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.dropped = 0
+        self.dropped = 0  # over MAX_PENDING: counted and logged only
 
     def put(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
@@ -39,6 +42,8 @@ class DeadLetters:
     ) -> None:  # fmt: skip
         if len(self._pending) >= MAX_PENDING:
             self.dropped += 1
+            log.warning("dead letter of %s/%d/%d dropped: too many pending", topic, partition,
+                        offset)  # fmt: skip
             return
         headers = [
             ("error", reason[:500].encode()),
