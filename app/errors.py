@@ -29,11 +29,37 @@ class BadRequest(TokenRelayError):
     code = "bad_request"
 
 
-class BodyTooLarge(TokenRelayError):
-    """A request body over the configured limit."""
+class TooLarge(BadRequest):
+    """A request over one of the edge's size limits (body, input, calls, streams): sent again as
+    it is, it fails again, so 413 and not 429."""
 
     status = 413
+    code = "too_large"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class BodyTooLarge(TooLarge):
+    """A request body over the configured limit."""
+
     code = "body_too_large"
+
+
+class TooMany(TokenRelayError):
+    """More at once than the edge allows one client (connections, requests): the same request
+    may succeed once some of them end. The edge sends `retry_after` as the Retry-After header."""
+
+    retriable = True
+    status = 429
+    code = "too_many"
+
+    def __init__(self, message: str, code: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
 
 
 class UnknownResponse(TokenRelayError):

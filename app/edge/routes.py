@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -284,7 +285,11 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
 
 async def on_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, TokenRelayError):
-        return error_response(exc.status, exc.code, str(exc))
+        response = error_response(exc.status, exc.code, str(exc))
+        retry_after = getattr(exc, "retry_after", None)  # a 429's (errors.TooMany)
+        if retry_after is not None:
+            response.headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+        return response
     if isinstance(exc, HTTPException):
         return error_response(exc.status_code, "http_error", str(exc.detail))
     if isinstance(exc, KAFKA_FAULTS):
