@@ -40,6 +40,13 @@ class Settings:
     # How long a reader of a not-yet-known response waits for it before a 404.
     edge_unknown_wait_ms: int = 3000
     edge_max_body: int = 1 << 20
+    # The characters of one request's `input`/`messages` content, all calls together (about
+    # 100k tokens; the body limit alone would let ~1M through). docs/limits.md
+    edge_max_input_chars: int = 400_000
+    # SSE connections open at once on this edge per client address (an IPv6 /64) and per
+    # presented credential (bearer token, counted by its hash); 0: no limit. docs/limits.md
+    edge_max_connections_per_client: int = 256
+    edge_max_connections_per_token: int = 32
     # Proxies whose X-Forwarded-For names the client in the audit log (app/edge/client.py):
     # comma-separated addresses, `*` any; empty: the socket's peer is the client.
     edge_trusted_proxies: str = ""

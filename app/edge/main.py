@@ -19,6 +19,7 @@ from app.edge.cached import ResponseCache
 from app.edge.deadletter import DeadLetters
 from app.edge.fanout import Fanout
 from app.edge.history import History
+from app.edge.limits import Connections
 from app.edge.lookup import Locator
 from app.edge.metrics import Metrics
 from app.edge.pool import ConsumerPool
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> Starlette:
             store=store,
             stats=window,
             cache=ResponseCache(store, metrics, settings.cache_ttl_s),
+            connections=Connections(settings),
         )
         settle_heap()
         try:

@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from app import cache, events
 from app import views as app_views
-from app.edge import client, continuation, conversations, multiplex, sse, withhold
+from app.edge import client, continuation, conversations, limits, multiplex, sse, withhold
 from app.edge.resume import Body, Reader, wire
 from app.edge.state import EdgeState
 from app.edge.stream import EventStream
@@ -53,6 +53,7 @@ async def create_response(request: Request) -> Response:
     edge = _state(request)
     body = await _json_body(request, edge.settings.edge_max_body)
     calls = parse_calls(body, edge.settings.generation_max_calls)
+    limits.check_input(calls, edge.settings.edge_max_input_chars)
     views, options = app_views.parse(body, calls)
     ask = cache.parse(body)
     catalog = Catalog(edge.settings)
@@ -300,12 +301,12 @@ async def on_error(request: Request, exc: Exception) -> Response:
 ROUTES = [
     Route("/", index),
     Route("/v1/responses", create_response, methods=["POST"]),
-    Route("/v1/responses/{rid}/events", stream_events),
+    Route("/v1/responses/{rid}/events", limits.counted(stream_events)),
     Route("/v1/responses/{rid}", snapshot),
     Route("/v1/responses/{rid}/cancel", cancel, methods=["POST"]),
-    Route("/v1/events", stream_many),
+    Route("/v1/events", limits.counted(stream_many)),
     Route("/v1/conversations/{cid}", conversations.list_turns),
-    Route("/v1/conversations/{cid}/events", conversations.stream_turns),
+    Route("/v1/conversations/{cid}/events", limits.counted(conversations.stream_turns)),
     Route("/v1/models", list_models),
     Route("/v1/stats", stats_report),
     Route("/healthz", healthz),

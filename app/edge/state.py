@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from app.edge.cached import ResponseCache
 from app.edge.fanout import Fanout
 from app.edge.history import History
+from app.edge.limits import Connections
 from app.edge.lookup import Locator
 from app.edge.metrics import Metrics
 from app.edge.stats import StatsWindow
@@ -28,3 +29,4 @@ class EdgeState:
     store: Store | None = None  # conversations' turns (None: no conversations)
     stats: StatsWindow = field(default_factory=lambda: StatsWindow(60))  # GET /v1/stats
     cache: ResponseCache | None = None  # POST's "cache": true (None: never a hit)
+    connections: Connections = field(default_factory=lambda: Connections(Settings()))
