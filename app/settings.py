@@ -47,6 +47,8 @@ class Settings:
     # presented credential (bearer token, counted by its hash); 0: no limit. docs/limits.md
     edge_max_connections_per_client: int = 256
     edge_max_connections_per_token: int = 32
+    # Browser origins allowed to call the edge (CORS), comma-separated, `*` any; empty: none.
+    cors_origins: str = ""
     # Proxies whose X-Forwarded-For names the client in the audit log (app/edge/client.py):
     # comma-separated addresses, `*` any; empty: the socket's peer is the client.
     edge_trusted_proxies: str = ""
