@@ -78,11 +78,12 @@ class Settings:
     # OpenAI-compatible Chat Completions upstream: enabled when the base URL or key is set.
     # `*_models` is a comma list of allowed model names; empty allows any.
     openai_base_url: str = ""
-    openai_api_key: str = ""
+    # Secrets (the API keys, the database URL's password) stay out of repr(settings).
+    openai_api_key: str = dataclasses.field(default="", repr=False)
     openai_models: str = ""
     # Anthropic Messages upstream, likewise; max_tokens is required by that API.
     anthropic_base_url: str = ""
-    anthropic_api_key: str = ""
+    anthropic_api_key: str = dataclasses.field(default="", repr=False)
     anthropic_models: str = ""
     anthropic_max_tokens: int = 4096
     # Responses one `GET /v1/events?streams=...` connection may carry.
@@ -97,7 +98,7 @@ class Settings:
     # view's text a sentence or a window at a time; empty: rules only. Without a verdict (down,
     # timed out) the view ends (`block`, fail closed) or releases the text (`allow`).
     moderation_url: str = ""
-    moderation_api_key: str = ""
+    moderation_api_key: str = dataclasses.field(default="", repr=False)
     moderation_model: str = "omni-moderation-latest"
     moderation_timeout_s: float = 5.0
     moderation_on_error: str = "block"
@@ -108,7 +109,9 @@ class Settings:
     stats_window_minutes: int = 60
     # Complete responses are stored here (app/storage/): SQLite in the data directory by
     # default, `postgresql://user:pass@host/db` in production (docs/storage.md).
-    database_url: str = "sqlite+aiosqlite:///.tokenrelay/tokenrelay.db"
+    database_url: str = dataclasses.field(
+        default="sqlite+aiosqlite:///.tokenrelay/tokenrelay.db", repr=False
+    )
     # The persist agent takes up to this many index records a batch (a few per response; the
     # batch's complete responses are one transaction), and waits at most this long for a
     # response's views to end before storing them as far as they got.
