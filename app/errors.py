@@ -29,11 +29,55 @@ class BadRequest(TokenRelayError):
     code = "bad_request"
 
 
-class BodyTooLarge(TokenRelayError):
-    """A request body over the configured limit."""
+class TooLarge(BadRequest):
+    """A request over one of the edge's size limits (its subclasses): sent again as it is, it
+    fails again, so 413 and not 429."""
 
     status = 413
+    code = "too_large"
+
+
+class BodyTooLarge(TooLarge):
+    """A request body over the configured limit."""
+
     code = "body_too_large"
+
+
+class InputTooLong(TooLarge):
+    """More characters of input, all calls together, than TOKENRELAY_EDGE_MAX_INPUT_CHARS."""
+
+    code = "input_too_long"
+
+
+class TooManyCalls(TooLarge):
+    """More model calls in one request than TOKENRELAY_GENERATION_MAX_CALLS."""
+
+    code = "too_many_calls"
+
+
+class TooManyStreams(TooLarge):
+    """More responses on one multiplexed connection than TOKENRELAY_EDGE_MAX_STREAMS."""
+
+    code = "too_many_streams"
+
+
+class TooMany(TokenRelayError):
+    """More at once than the edge allows (its subclasses): the same request may succeed once
+    some of them end. The edge sends `retry_after` as the Retry-After header."""
+
+    retriable = True
+    status = 429
+    code = "too_many"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooManyConnections(TooMany):
+    """SSE connections of one client address or one credential at this edge's limit."""
+
+    code = "too_many_connections"
 
 
 class UnknownResponse(TokenRelayError):
@@ -89,16 +133,10 @@ class Forbidden(TokenRelayError):
         self.headers = {"WWW-Authenticate": 'Bearer realm="tokenrelay", error="insufficient_scope"'}
 
 
-class TooManyResponses(TokenRelayError):
+class TooManyResponses(TooMany):
     """An API key already has its limit of responses in progress on this edge."""
 
-    retriable = True
-    status = 429
     code = "too_many_responses"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after  # seconds, sent as Retry-After
 
 
 class NotRetained(TokenRelayError):

@@ -55,6 +55,15 @@ class Settings:
     # How long a reader of a not-yet-known response waits for it before a 404.
     edge_unknown_wait_ms: int = 3000
     edge_max_body: int = 1 << 20
+    # The characters of one request's `input`/`messages` content, all calls together (about
+    # 100k tokens; the body limit alone would let ~1M through). docs/limits.md
+    edge_max_input_chars: int = 400_000
+    # SSE connections open at once on this edge per client address (an IPv6 /64) and per
+    # presented credential (bearer token, counted by its hash); 0: no limit. docs/limits.md
+    edge_max_connections_per_client: int = 256
+    edge_max_connections_per_token: int = 32
+    # Browser origins allowed to call the edge (CORS), comma-separated, `*` any; empty: none.
+    cors_origins: str = ""
     # Proxies whose X-Forwarded-For names the client in the audit log (app/edge/client.py):
     # comma-separated addresses, `*` any; empty: the socket's peer is the client.
     edge_trusted_proxies: str = ""
@@ -87,11 +96,12 @@ class Settings:
     # OpenAI-compatible Chat Completions upstream: enabled when the base URL or key is set.
     # `*_models` is a comma list of allowed model names; empty allows any.
     openai_base_url: str = ""
-    openai_api_key: str = ""
+    # Secrets (the API keys, the database URL's password) stay out of repr(settings).
+    openai_api_key: str = dataclasses.field(default="", repr=False)
     openai_models: str = ""
     # Anthropic Messages upstream, likewise; max_tokens is required by that API.
     anthropic_base_url: str = ""
-    anthropic_api_key: str = ""
+    anthropic_api_key: str = dataclasses.field(default="", repr=False)
     anthropic_models: str = ""
     anthropic_max_tokens: int = 4096
     # Responses one `GET /v1/events?streams=...` connection may carry.
@@ -106,7 +116,7 @@ class Settings:
     # view's text a sentence or a window at a time; empty: rules only. Without a verdict (down,
     # timed out) the view ends (`block`, fail closed) or releases the text (`allow`).
     moderation_url: str = ""
-    moderation_api_key: str = ""
+    moderation_api_key: str = dataclasses.field(default="", repr=False)
     moderation_model: str = "omni-moderation-latest"
     moderation_timeout_s: float = 5.0
     moderation_on_error: str = "block"
@@ -117,7 +127,9 @@ class Settings:
     stats_window_minutes: int = 60
     # Complete responses are stored here (app/storage/): SQLite in the data directory by
     # default, `postgresql://user:pass@host/db` in production (docs/storage.md).
-    database_url: str = "sqlite+aiosqlite:///.tokenrelay/tokenrelay.db"
+    database_url: str = dataclasses.field(
+        default="sqlite+aiosqlite:///.tokenrelay/tokenrelay.db", repr=False
+    )
     # The persist agent takes up to this many index records a batch (a few per response; the
     # batch's complete responses are one transaction), and waits at most this long for a
     # response's views to end before storing them as far as they got.

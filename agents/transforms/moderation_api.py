@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from agents.transforms.classifier import CLEAN, ClassifierUnavailable, Verdict
+from app import redact
 from app.settings import Settings
 
 
@@ -23,6 +24,7 @@ class ModerationEndpoint:
         if settings.moderation_api_key:
             headers["authorization"] = f"Bearer {settings.moderation_api_key}"
         self.headers = headers
+        self.secrets = redact.secrets_of(headers)
         self._client: httpx.AsyncClient | None = None
 
     async def classify(self, text: str) -> Verdict:
@@ -31,7 +33,9 @@ class ModerationEndpoint:
         try:
             resp = await self._client.post(self.url, json={"model": self.model, "input": text})
         except httpx.HTTPError as exc:
-            raise ClassifierUnavailable(f"moderation endpoint: {exc!r}") from None
+            # httpx quotes an illegal header value (a key with its newline) in full.
+            detail = redact.scrub(repr(exc), self.secrets)
+            raise ClassifierUnavailable(f"moderation endpoint: {detail}") from None
         if resp.status_code != 200:
             raise ClassifierUnavailable(f"moderation endpoint answered {resp.status_code}")
         try:

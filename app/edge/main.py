@@ -15,12 +15,13 @@ from typing import Any
 from starlette.applications import Starlette
 
 from app.deadletter import DeadLetters
-from app.edge import access
+from app.edge import access, cors
 from app.edge.archive import Archive
 from app.edge.cached import ResponseCache
 from app.edge.dead_count import DeadLetterCount
 from app.edge.fanout import Fanout
 from app.edge.history import History
+from app.edge.limits import Connections
 from app.edge.lookup import Locator
 from app.edge.metrics import Metrics
 from app.edge.pool import ConsumerPool
@@ -38,9 +39,18 @@ from app.topics import ensure_topics
 
 
 class EdgeApp(Starlette):
-    """Starlette, handing SSE streams the server's unwrapped `send` (see stream.RAW_SEND)."""
+    """Starlette, handing SSE streams the server's unwrapped `send` (see stream.RAW_SEND), behind
+    the CORS policy if there is one (cors.py). The policy sits outside, so the `send` streams
+    get is its wrapper and their answers carry its headers too."""
+
+    def __init__(self, *, cors_origins: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._entry = cors.wrap(self._dispatch, cors_origins)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _dispatch(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             scope[RAW_SEND] = send
         await super().__call__(scope, receive, send)
@@ -84,6 +94,7 @@ def create_app(settings: Settings) -> Starlette:
             stats=window,
             cache=ResponseCache(store, metrics, settings.cache_ttl_s),
             access=access.start(settings, tokens, store, fanout),
+            connections=Connections(settings),
         )
         settle_heap()
         try:
@@ -98,7 +109,12 @@ def create_app(settings: Settings) -> Starlette:
             await publisher.stop()
             await store.close()
 
-    return EdgeApp(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    return EdgeApp(
+        routes=ROUTES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+        cors_origins=settings.cors_origins,
+    )
 
 
 def close_streams(app: Starlette) -> None:

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 from app.edge import sse
 from app.edge.resume import Body, Reader
 from app.edge.tracked import DATA, SEQ, TERMINAL, Frame, Tracked
-from app.errors import BadCursor, BadRequest
+from app.errors import BadCursor, BadRequest, TooManyStreams
 
 log = logging.getLogger(__name__)
 # Batches waiting to be sent, across all of a connection's responses. A full queue stalls the
@@ -31,7 +31,7 @@ def parse_streams(raw: str | None, max_streams: int) -> dict[str, int]:
         raise BadRequest("give ?streams=RID1:N1,RID2:N2 (the responses and their positions)")
     out = parse_vector(raw)
     if len(out) > max_streams:
-        raise BadRequest(f"at most {max_streams} streams per connection, got {len(out)}")
+        raise TooManyStreams(f"at most {max_streams} streams per connection, got {len(out)}")
     return out
 
 

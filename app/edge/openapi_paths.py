@@ -57,8 +57,13 @@ def operations(settings: Settings) -> Doc:
                     ),
                     "413": error(
                         f"The body is over {s.edge_max_body} bytes, or the request (with a "
-                        f"conversation's context) over {MAX_RECORD_BYTES} as a Kafka record.",
+                        f"conversation's context) over {MAX_RECORD_BYTES} as a Kafka record "
+                        f"(`body_too_large`); its input over {s.edge_max_input_chars} characters "
+                        f"(`input_too_long`); more than {s.generation_max_calls} `calls` "
+                        "(`too_many_calls`).",
                         "body_too_large",
+                        "input_too_long",
+                        "too_many_calls",
                     ),
                     "503": error(UNAVAILABLE, "unavailable"),
                 },
@@ -185,11 +190,13 @@ def operations(settings: Settings) -> Doc:
                     "200": sse_answer("The merged events.", VECTOR, event_item()),
                     "204": NO_CONTENT,
                     "400": error(
-                        f"A malformed list, a bad position, or more than "
-                        f"{s.edge_max_streams} responses.",
+                        "A malformed list or a bad position.",
                         "bad_request",
                         "bad_cursor",
                         "cursor_beyond_end",
+                    ),
+                    "413": error(
+                        f"More than {s.edge_max_streams} responses.", "too_many_streams"
                     ),
                     "403": error("A response named is moderated.", "moderated_response"),
                     "404": error("A response named is unknown.", "unknown_response"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 from contextlib import aclosing
 from pathlib import Path
@@ -26,6 +27,7 @@ from app.edge import (
     client,
     continuation,
     conversations,
+    limits,
     multiplex,
     openapi,
     sse,
@@ -65,6 +67,7 @@ async def create_response(request: Request) -> Response:
     edge = _state(request)
     body = await _json_body(request, edge.settings.edge_max_body)
     calls = parse_calls(body, edge.settings.generation_max_calls)
+    limits.check_input(calls, edge.settings.edge_max_input_chars)
     views, options = app_views.parse(body, calls)
     ask = cache.parse(body)
     catalog = Catalog(edge.settings)
@@ -317,8 +320,9 @@ def error_response(
 async def on_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, TokenRelayError):
         headers = dict(getattr(exc, "headers", {}))  # WWW-Authenticate of 401 and 403
-        if (retry_after := getattr(exc, "retry_after", None)) is not None:
-            headers["Retry-After"] = str(retry_after)
+        retry_after = getattr(exc, "retry_after", None)  # a 429's (errors.TooMany)
+        if retry_after is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
         return error_response(exc.status, exc.code, str(exc), headers)
     if isinstance(exc, HTTPException):
         return error_response(exc.status_code, "http_error", str(exc.detail))
@@ -330,13 +334,13 @@ async def on_error(request: Request, exc: Exception) -> Response:
 ROUTES = [
     Route("/", index),
     Route("/v1/responses", create_response, methods=["POST"]),
-    Route("/v1/responses/{rid}/events", stream_events),
+    Route("/v1/responses/{rid}/events", limits.counted(stream_events)),
     Route("/v1/responses/{rid}", snapshot),
     Route("/v1/responses/{rid}/cancel", cancel, methods=["POST"]),
-    Route("/v1/events", stream_many),
+    Route("/v1/events", limits.counted(stream_many)),
     Route("/v1/read_tokens", access.mint, methods=["POST"]),
     Route("/v1/conversations/{cid}", conversations.list_turns),
-    Route("/v1/conversations/{cid}/events", conversations.stream_turns),
+    Route("/v1/conversations/{cid}/events", limits.counted(conversations.stream_turns)),
     Route("/v1/models", list_models),
     Route("/v1/stats", stats_report),
     Route("/healthz", healthz),

@@ -8,6 +8,7 @@ from app.edge.access import Access
 from app.edge.cached import ResponseCache
 from app.edge.fanout import Fanout
 from app.edge.history import History
+from app.edge.limits import Connections
 from app.edge.lookup import Locator
 from app.edge.metrics import Metrics
 from app.edge.stats import StatsWindow
@@ -30,3 +31,4 @@ class EdgeState:
     stats: StatsWindow = field(default_factory=lambda: StatsWindow(60))  # GET /v1/stats
     cache: ResponseCache | None = None  # POST's "cache": true (None: never a hit)
     access: Access | None = None  # API keys and read tokens (None: TOKENRELAY_AUTH=off)
+    connections: Connections = field(default_factory=lambda: Connections(Settings()))

@@ -10,14 +10,15 @@ to finish ends the response:
 
 A finished pump or a shutdown ends the body cleanly (more_body False), so the client resumes;
 a disconnect sends nothing more; a send timeout leaves it to the server to drop the socket.
-The body is closed in every case, which releases the reader's subscriptions.
+The body is closed in every case, which releases the reader's subscriptions, and then the
+`on_close` callbacks run (the connection's slot, limits.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ class EventStream:
         self.stalled = False
         self._sending_since = 0.0  # loop time a send began, 0 while none is under way
         self._check_at: asyncio.TimerHandle | None = None
+        # Called once the stream has ended and its body is closed (limits.py gives back the
+        # connection's slot here), whatever ended it.
+        self.on_close: list[Callable[[], None]] = []
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         send = scope.get(RAW_SEND, send)
@@ -84,13 +88,17 @@ class EventStream:
             if not left and not self.stalled:
                 await self._finish(send)
         finally:
-            # Cancelled from outside (a server's forced shutdown): the pump must be done before
-            # the body it iterates can be closed.
-            left = [t for t in (pump, watch) if t is not None and not t.done()]
-            for task in left:
-                task.cancel()
-            await asyncio.gather(*left, return_exceptions=True)
-            await self.body.aclose()
+            try:
+                # Cancelled from outside (a server's forced shutdown): the pump must be done
+                # before the body it iterates can be closed.
+                left = [t for t in (pump, watch) if t is not None and not t.done()]
+                for task in left:
+                    task.cancel()
+                await asyncio.gather(*left, return_exceptions=True)
+                await self.body.aclose()
+            finally:
+                for closed in self.on_close:
+                    closed()
 
     async def _pump(self, send: Any) -> None:
         """Send what the body yields. A send that takes edge_send_timeout_s (the client reads

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app import structured
-from app.errors import BadRequest
+from app.errors import BadRequest, TooManyCalls
 from app.models import tools, turns
 from app.models.base import Call
 
@@ -43,7 +43,7 @@ def parse_calls(body: Mapping[str, Any], max_calls: int) -> list[Call]:
     if not isinstance(calls, list) or not calls:
         raise BadRequest("'calls' must be a non-empty list")
     if len(calls) > max_calls:
-        raise BadRequest(f"at most {max_calls} calls per response, got {len(calls)}")
+        raise TooManyCalls(f"at most {max_calls} calls per response, got {len(calls)}")
     out: list[Call] = []
     for i, raw in enumerate(calls):
         where = f"calls[{i}]."

@@ -17,6 +17,7 @@ import httpx
 import orjson
 from httpx_sse import EventSource, ServerSentEvent
 
+from app import redact
 from app.models.base import Item, UpstreamError
 from app.usage import Usage
 
@@ -57,16 +58,28 @@ async def stream_items(
     upstream's events, then its `Usage` if the upstream counted."""
     status: int | None = None
     events = post_sse(client, url, headers, body)
-    async with aclosing(events):  # closing us closes the upstream request at once
-        async for status, event in events:
-            for item in parser.feed(event, status):
-                yield item
-            if parser.done:
-                break
-    parser.end(status)  # raises unless the stream was complete
+    try:
+        async with aclosing(events):  # closing us closes the upstream request at once
+            async for status, event in events:
+                for item in parser.feed(event, status):
+                    yield item
+                if parser.done:
+                    break
+        parser.end(status)  # raises unless the stream was complete
+    except UpstreamError as exc:  # its message may quote the key we sent (redact.py)
+        raise scrubbed(exc, redact.secrets_of(headers)) from None
     usage = parser.reported()
     if usage is not None:
         yield usage
+
+
+def scrubbed(exc: UpstreamError, secrets: tuple[str, ...]) -> UpstreamError:
+    message = redact.scrub(exc.message, secrets)
+    if message == exc.message:
+        return exc
+    return UpstreamError(
+        message, code=exc.code, retriable=exc.retriable, upstream_status=exc.upstream_status
+    )
 
 
 async def post_sse(

@@ -18,10 +18,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes import wire, wire_tools
+from tests.fakes import leaky, wire, wire_tools
 
 SLOW_INTERVAL_S = 0.02
 SLOW_PIECES = 3000  # a minute at SLOW_INTERVAL_S: only a cancel ends it in a test
+ACCEPT_SETTLE_S = 0.1
 
 
 @dataclass
@@ -103,6 +104,8 @@ async def _openai(conn: Conn, seen: Seen) -> None:
         return await conn.error(404, wire.OPENAI_404_BODY, [])
     if name == "http503":
         return await conn.error(503, wire.OPENAI_503_BODY, [])
+    if await leaky.answer(name, conn, seen):
+        return
     await conn.head(200, wire.OPENAI_HEADERS, chunked=True)
     if await _canned(conn, seen):
         return
@@ -140,6 +143,8 @@ async def _anthropic(conn: Conn, seen: Seen) -> None:
         return await conn.error(529, wire.ANTHROPIC_529_BODY, [])
     if name == "http400":
         return await conn.error(400, wire.ANTHROPIC_400_BODY, [])
+    if await leaky.answer(name, conn, seen):
+        return
     await conn.head(200, wire.ANTHROPIC_HEADERS, chunked=True)
     if await _canned(conn, seen):
         return
@@ -218,11 +223,18 @@ class FakeUpstream:
             self._stopped = asyncio.Event()
             server = await asyncio.start_server(self._handle, sock=sock)
             ready.set()
-            async with server:
-                await self._stopped.wait()
-                for task in self._handlers:
+            await self._stopped.wait()
+            # No new connections; then every handler ends, those of connections accepted just
+            # before too (a connect can reach this loop late, after its client gave up on the
+            # request; its handler task starts a few iterations on), and their transports close.
+            server.close()
+            await asyncio.sleep(ACCEPT_SETTLE_S)
+            while self._handlers:
+                for task in list(self._handlers):
                     task.cancel()
                 await asyncio.gather(*self._handlers, return_exceptions=True)
+            await server.wait_closed()
+            await asyncio.sleep(0)
 
         def run() -> None:
             self._loop = asyncio.new_event_loop()
@@ -250,8 +262,11 @@ class FakeUpstream:
         self._handlers.add(me)
         me.add_done_callback(self._handlers.discard)
         # Stopping cancels handlers; asyncio's stream callback would log a cancelled one.
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._serve(reader, writer)
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._serve(reader, writer)
+        finally:
+            writer.close()  # cancelled at stop mid-connection: else its socket leaks (a warning)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.transport.set_write_buffer_limits(0)  # drain() waits until the kernel has it
@@ -309,5 +324,6 @@ def _date() -> str:
     return "date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests"}
-_REASONS |= {503: "Service Unavailable", 529: "Site Overloaded"}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
+_REASONS |= {429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS |= {529: "Site Overloaded"}

@@ -127,10 +127,19 @@ async def test_first_failing_call_ends_the_response(
     assert slow.closed.wait(5), "the still-running sibling's upstream request was not closed"
 
 
+async def test_too_many_calls_are_413(client: httpx.AsyncClient) -> None:
+    body = {"calls": [{"source": f"s{i}", "model": "demo", "input": "x"} for i in range(6)]}
+    resp = await client.post("/v1/responses", json=body)
+    assert resp.status_code == 413, resp.text
+    assert resp.json()["error"]["code"] == "too_many_calls"
+    assert "at most 5 calls" in resp.json()["error"]["message"]
+    ok = await client.post("/v1/responses", json={**body, "calls": body["calls"][:5]})
+    assert ok.status_code == 201, ok.text
+
+
 @pytest.mark.parametrize(
     "body",
     [
-        {"calls": [{"source": f"s{i}", "model": "demo", "input": "x"} for i in range(6)]},
         {"calls": [{"source": "a", "model": "demo", "input": "x"}] * 2},
         {"calls": [{"source": "a b", "model": "demo", "input": "x"}]},
         {"calls": [{"source": "a", "model": "mistral/large", "input": "x"}]},

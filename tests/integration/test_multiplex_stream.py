@@ -165,7 +165,7 @@ async def test_heartbeats_while_waiting(shared: Shared) -> None:
         ("{rid}:1,{rid}:2", None, 400, "bad_cursor"),
         ("{rid}:0", "{rid}:x", 400, "bad_cursor"),
         ("{rid}:0", "resp_other:3", 400, "bad_cursor"),
-        (",".join(f"r{i}:0" for i in range(17)), None, 400, "bad_request"),
+        (",".join(f"r{i}:0" for i in range(17)), None, 413, "too_many_streams"),
         ("{rid}:0,resp_000000000000000000000000:0", None, 404, "unknown_response"),
     ],
 )

@@ -50,7 +50,9 @@ def test_every_route_is_documented_and_nothing_else(doc: dict[str, Any]) -> None
 
 
 def test_error_codes_have_the_status_of_their_class(doc: dict[str, Any]) -> None:
-    tree = {c.code: c.status for c in _subclasses(errors.TokenRelayError)}
+    # TooLarge and TooMany are raised only as their subclasses, which name the limit.
+    bases = (errors.TooLarge, errors.TooMany)
+    tree = {c.code: c.status for c in _subclasses(errors.TokenRelayError) if c not in bases}
     seen = set()
     for path, item in doc["paths"].items():
         for method, op in item.items():
