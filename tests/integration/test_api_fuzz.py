@@ -8,6 +8,10 @@ responses that have all finished (their streams end at the terminal event) and o
 with more turns' events than schemathesis reads of a stream (it stops after 20 events); a
 cursor past everything it holds leaves the stream idle, which the short read timeout of stream
 operations ends. Responses the fuzzer starts itself are never read: no id of theirs is reused.
+
+Auth is on, as deployed: every case carries an API key (which reads anything), so the fuzzer
+reaches past the 401 into each operation; the 401/403 answers have tests of their own
+(test_auth.py).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
+from .apikeys import bearer, create_key
 from .conftest import started
 from .procs import Edge, Stack
 
@@ -53,13 +58,16 @@ class Seeded:
 
     rids: list[str]
     conversation: str
+    key: str
 
 
 @pytest.fixture(scope="module")
 def fuzz_stack(broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # Unknown ids answer 404 after 50 ms, not the default wait; a conversation turn posted
     # while another is in flight answers 409 after half a second.
-    with started(broker, tmp_path_factory, edge_unknown_wait_ms=50, conversation_wait_s=0.5) as s:
+    with started(
+        broker, tmp_path_factory, edge_unknown_wait_ms=50, conversation_wait_s=0.5, auth="on"
+    ) as s:
         yield s
 
 
@@ -69,8 +77,9 @@ def edge(fuzz_stack: Stack) -> Edge:
 
 
 @pytest.fixture(scope="module")
-def seeded(edge: Edge) -> Seeded:
-    with httpx.Client(base_url=edge.url, timeout=30.0) as client:
+def seeded(fuzz_stack: Stack, edge: Edge) -> Seeded:
+    key = create_key(fuzz_stack, "fuzz")
+    with httpx.Client(base_url=edge.url, timeout=30.0, headers=bearer(key)) as client:
         demo = {"model": "demo", "input": "Seed one. Seed two.", "params": {"tokens": 6}}
         rids = [
             _create(client, demo),
@@ -84,7 +93,7 @@ def seeded(edge: Edge) -> Seeded:
             _create(client, {**demo, "conversation_id": CONVERSATION})
         for rid in rids:
             _finished(client, rid)
-    return Seeded(rids, CONVERSATION)
+    return Seeded(rids, CONVERSATION, key)
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +128,9 @@ def test_edge_answers_as_documented(case: Any, seeded: Seeded) -> None:
         _aim(case, seeded, pick)
     stream = case.operation.path in STREAMS
     try:
-        got = case.call_and_validate(checks=CHECKS, timeout=STREAM_TIMEOUT if stream else TIMEOUT)
+        got = case.call_and_validate(
+            checks=CHECKS, timeout=STREAM_TIMEOUT if stream else TIMEOUT, headers=bearer(seeded.key)
+        )
     finally:
         SEEN.setdefault(case.operation.label, Counter())
     SEEN[case.operation.label][got.status_code] += 1

@@ -107,7 +107,7 @@ async def test_oversized_post_is_413(shared: Shared, client: httpx.AsyncClient) 
     limit = shared[0].settings.edge_max_body
     body = b'{"model": "demo", "input": "' + b"x" * (limit + 1024) + b'"}'
     resp = await client.post(
-        "/v1/responses", content=body, headers={"content-type": "application/json"}
+        "/v1/responses", content=body.encode(), headers={"content-type": "application/json"}
     )
     assert_error(resp.status_code, resp.headers, resp.content, 413, "body_too_large")
 
@@ -124,9 +124,11 @@ async def test_oversized_post_is_413(shared: Shared, client: httpx.AsyncClient) 
 
 
 async def test_a_post_over_kafkas_record_limit_is_413_not_503(client: httpx.AsyncClient) -> None:
-    # Under the edge's body limit (1 MiB) but over what one Kafka record may hold: librdkafka
-    # refused the request record and the client got 503 `unavailable`, as if Kafka were down.
-    body = b'{"model": "demo", "input": "' + b"x" * 1_040_000 + b'"}'
+    # Under the edge's body limit (1 MiB) and its input limit (400,000 characters) but over
+    # what one Kafka record may hold (3-byte characters): librdkafka refused the request record
+    # and the client got 503 `unavailable`, as if Kafka were down.
+    body = '{"model": "demo", "input": "%s"}' % ("€" * 340_000)
+    assert len(body.encode()) < 1 << 20
     resp = await client.post(
         "/v1/responses", content=body, headers={"content-type": "application/json"}
     )
