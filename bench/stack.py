@@ -109,6 +109,10 @@ class TokenRelay:
             database_url=f"sqlite+aiosqlite:///{self.database}",
             # The load generators send no API key (the cost of a key check is one cached look-up).
             auth="off",
+            # Thousands of readers from one address (the load generators'): no per-client or
+            # per-credential connection limit, as for an edge behind a proxy that counts them.
+            edge_max_connections_per_client=0,
+            edge_max_connections_per_token=0,
             data_dir=str(self.workdir / prefix),
         )
         env = _env(self.settings)
