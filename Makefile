@@ -1,35 +1,48 @@
 # tokenrelay: `make run` starts everything locally, `make test` runs the whole suite.
-# Both install what they need first: a virtualenv with the package, and Kafka's jars.
+# Each installs what it needs first: `run` the package, the page's libraries and Kafka's jars;
+# `test` also the test tools, Chromium, PostgreSQL, nginx.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+TEST_STAMP := $(VENV)/.test-$(shell cksum pyproject.toml | cut -d' ' -f1)
 BENCH_STAMP := $(VENV)/.bench-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: install kafka run test lint unit integration bench clean
 
-install: $(STAMP)
+# `install`: everything the tests need; `make run` takes only $(STAMP), the package itself.
+install: $(TEST_STAMP)
 install: web
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
-# The browser client: Node and Chromium when missing, the npm libraries (npm ci, again only
-# when package-lock.json changed), and their browser builds copied to app/static/vendor/.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.test-* && touch $@
+
+# The browser client: the Debian packages (all of them for the tests; PACKAGES=run: only what
+# running needs), the npm libraries (npm ci, again only when package-lock.json changed), and
+# their browser builds copied to app/static/vendor/.
+PACKAGES ?= all
 web:
-	bash infra/system-packages.sh
+	bash infra/system-packages.sh $(PACKAGES)
 	[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
 	node app/static/tools/vendor.mjs
 
 kafka:
-	bash infra/system-packages.sh
+	bash infra/system-packages.sh $(PACKAGES)
 	bash infra/kafka/broker.sh fetch
 
-run: install kafka
+# Only what running needs: no Chromium, PostgreSQL, Redis or nginx; no Kafka jars when
+# TOKENRELAY_KAFKA names a broker. `tokenrelay up` prints a line per component, then the URL.
+run: PACKAGES = run
+run: $(STAMP) web
+	$(if $(TOKENRELAY_KAFKA),,bash infra/kafka/broker.sh fetch)
 	$(BIN)/tokenrelay up
 
 lint: install
@@ -52,7 +65,7 @@ bench: install kafka $(BENCH_STAMP)
 		(cd bench/peer && npm ci --no-audit --no-fund --loglevel=error)
 	$(BIN)/python -m bench $(if $(filter-out 0,$(QUICK)),--quick)
 
-$(BENCH_STAMP): $(STAMP)
+$(BENCH_STAMP): $(TEST_STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	rm -f $(VENV)/.bench-* && touch $@
 

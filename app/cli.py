@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -176,46 +173,13 @@ def _demo_url(settings: Settings) -> str:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from app import up
+    from app.storage import migrate
+
     settings = Settings.from_env(edge_host=args.host, edge_port=args.port)
-    if _db(argparse.Namespace(action="upgrade")) != 0:
-        return 1
-    demo = _demo_url(settings)
-    own_broker = not os.environ.get("TOKENRELAY_KAFKA")
-    if own_broker and _broker(argparse.Namespace(action="start")) != 0:
-        return 1
-    me = [sys.executable, "-m", "app.cli"]
-    env = {
-        **os.environ,
-        "TOKENRELAY_EDGE_HOST": settings.edge_host,
-        "TOKENRELAY_EDGE_PORT": str(settings.edge_port),
-    }
-    if own_broker:
-        env["TOKENRELAY_KAFKA"] = f"127.0.0.1:{os.environ.get('TOKENRELAY_BROKER_PORT', '9092')}"
-    children = [
-        subprocess.Popen(me + ["worker"], env=env),
-        subprocess.Popen(me + ["edge"], env=env),
-    ]
-    if settings.worker_metrics_port:
-        metrics = f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics"
-        print(f"tokenrelay: worker metrics at {metrics}, the edge's at /metrics", flush=True)
-    print(f"tokenrelay: demo page at {demo} (Ctrl-C stops)", flush=True)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the same way as Ctrl-C
-    try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if own_broker:
-            _broker(argparse.Namespace(action="stop"))
-    return 0
+    asyncio.run(migrate.upgrade(settings.database_url))
+    up.say(f"database ready (revision {asyncio.run(migrate.revision(settings.database_url))})")
+    return up.run(settings, _demo_url(settings))
 
 
 def _publish(args: argparse.Namespace) -> int:

@@ -1,28 +1,32 @@
 #!/usr/bin/env bash
-# Installs the Debian packages tokenrelay needs beside Python, only those missing:
-# a JDK and Maven (to assemble and run Kafka from Maven Central), and redis-server (the
-# benchmark's peer, vercel's resumable-stream, runs on Redis), PostgreSQL (the test suite
-# starts its own server from Debian's binaries: storage tests run on SQLite and PostgreSQL),
-# and nginx (its configuration is tested through a real one).
+# Installs the Debian packages tokenrelay needs beside Python, only those missing.
+# Usage: system-packages.sh [run|all]
+#   run  what `make run` needs: Node and npm (the page's libraries), and a JDK and Maven to
+#        assemble and run Kafka from Maven Central (not when TOKENRELAY_KAFKA names a broker)
+#   all  (default; `make test`, `make bench`) also redis-server (the benchmark's peer, vercel's
+#        resumable-stream, runs on Redis), PostgreSQL (storage tests run on SQLite and on a
+#        server the suite starts from Debian's binaries), Chromium (e2e), nginx (its
+#        configuration is tested through a real one), openssl and ss (TLS and keepalive tests)
 set -euo pipefail
+profile="${1:-all}"
 
 need=()
-command -v java >/dev/null || need+=(openjdk-17-jre-headless)
-command -v mvn >/dev/null || need+=(maven)
-command -v redis-server >/dev/null || need+=(redis-server)
-# The Kafka TLS tests make their CA, certificates and the broker's PKCS12 keystore with it.
-command -v openssl >/dev/null || need+=(openssl)
-# Debian keeps initdb and postgres off PATH, in /usr/lib/postgresql/<version>/bin.
-compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null ||
-  need+=(postgresql)
-# The browser client: Node and npm (npm ci, node --test), and Chromium for the e2e tests.
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
-[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || need+=(chromium)
-# nginx in front of the edges (infra/nginx/; the suite starts its own from the binary) and
-# ss, which its keepalive test reads connections with.
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
-command -v ss >/dev/null || need+=(iproute2)
+if [ "$profile" != run ] || [ -z "${TOKENRELAY_KAFKA:-}" ]; then
+  command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null || need+=(maven)
+fi
+if [ "$profile" != run ]; then
+  command -v redis-server >/dev/null || need+=(redis-server)
+  command -v openssl >/dev/null || need+=(openssl)
+  # Debian keeps initdb and postgres off PATH, in /usr/lib/postgresql/<version>/bin.
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null ||
+    need+=(postgresql)
+  [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || need+=(chromium)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+  command -v ss >/dev/null || need+=(iproute2)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""
