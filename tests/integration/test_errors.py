@@ -107,7 +107,7 @@ async def test_oversized_post_is_413(shared: Shared, client: httpx.AsyncClient) 
     limit = shared[0].settings.edge_max_body
     body = b'{"model": "demo", "input": "' + b"x" * (limit + 1024) + b'"}'
     resp = await client.post(
-        "/v1/responses", content=body.encode(), headers={"content-type": "application/json"}
+        "/v1/responses", content=body, headers={"content-type": "application/json"}
     )
     assert_error(resp.status_code, resp.headers, resp.content, 413, "body_too_large")
 
