@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_STAMP := $(VENV)/.test-$(shell cksum pyproject.toml | cut -d' ' -f1)
 BENCH_STAMP := $(VENV)/.bench-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install kafka run test lint unit integration bench clean
+.PHONY: install kafka run cluster test lint unit integration bench clean
 
 # `install`: everything the tests need; `make run` takes only $(STAMP), the package itself.
 install: $(TEST_STAMP)
@@ -44,6 +44,13 @@ run: PACKAGES = run
 run: $(STAMP) web
 	$(if $(TOKENRELAY_KAFKA),,bash infra/kafka/broker.sh fetch)
 	$(BIN)/tokenrelay up
+
+# 3 brokers (replication 3), 2 workers and 2 edges behind nginx, all on 127.0.0.1
+# (docs/cluster.md): what `run` installs, and nginx. Ctrl-C stops what it started.
+cluster: PACKAGES = cluster
+cluster: $(STAMP) web
+	bash infra/kafka/broker.sh fetch
+	$(BIN)/tokenrelay cluster up
 
 lint: install
 	$(BIN)/ruff check app agents tests

@@ -1,5 +1,5 @@
-"""The `tokenrelay` command: broker, worker, edge, up, db, audit, keys, openapi, publish, tail,
-and the edge's HTTP API: create, read, get, cancel, models (cli_api.py)."""
+"""The `tokenrelay` command: broker, worker, edge, up, cluster, db, audit, keys, openapi, publish,
+tail, and the edge's HTTP API: create, read, get, cancel, models (cli_api.py)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--host")
     up.add_argument("--port", type=int)
     up.set_defaults(run=_up)
+    cluster = sub.add_parser("cluster", help="3 brokers, 2 workers, 2 edges behind nginx on "
+                             "127.0.0.1 (docs/cluster.md)")  # fmt: skip
+    cluster.add_argument("action", choices=["up"])
+    cluster.set_defaults(run=_cluster)
     db = sub.add_parser("db", help="the database of complete responses (docs/storage.md)")
     db.add_argument("action", choices=["upgrade", "revision"])
     db.set_defaults(run=_db)
@@ -155,10 +159,10 @@ def _keys(args: argparse.Namespace) -> int:
     return asyncio.run(keys.run(url, args.action, arg, sys.stdout, sys.stderr))
 
 
-def _demo_url(settings: Settings) -> str:
-    """The demo page's URL; with auth on, the development key in its fragment (the page keeps
-    it; a fragment never reaches a server or its logs)."""
-    url = f"http://{settings.edge_host}:{settings.edge_port}/"
+def _demo_url(settings: Settings, url: str = "") -> str:
+    """The demo page's URL (`url`, default the edge's); with auth on, the development key in its
+    fragment (the page keeps it; a fragment never reaches a server or its logs)."""
+    url = url or f"http://{settings.edge_host}:{settings.edge_port}/"
     if settings.auth == "off":
         print("tokenrelay: WARNING: TOKENRELAY_AUTH=off, anyone can use this edge", flush=True)
         return url
@@ -180,6 +184,20 @@ def _up(args: argparse.Namespace) -> int:
     asyncio.run(migrate.upgrade(settings.database_url))
     up.say(f"database ready (revision {asyncio.run(migrate.revision(settings.database_url))})")
     return up.run(settings, _demo_url(settings))
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    import os
+
+    from app import cluster, cluster_up, up
+    from app.storage import migrate
+
+    base = Settings.from_env()
+    layout = cluster.Layout(Path(base.data_dir).resolve() / "cluster")
+    settings = cluster.cluster_settings(base, layout, os.environ)
+    asyncio.run(migrate.upgrade(settings.database_url))
+    up.say(f"database ready (revision {asyncio.run(migrate.revision(settings.database_url))})")
+    return cluster_up.run(settings, layout, lambda url: _demo_url(settings, url))
 
 
 def _publish(args: argparse.Namespace) -> int:

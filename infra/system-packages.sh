@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tokenrelay needs beside Python, only those missing.
-# Usage: system-packages.sh [run|all]
+# Usage: system-packages.sh [run|cluster|all]
 #   run  what `make run` needs: Node and npm (the page's libraries), and a JDK and Maven to
 #        assemble and run Kafka from Maven Central (not when TOKENRELAY_KAFKA names a broker)
+#   cluster  what `make cluster` needs: run's, the JDK and Maven always (it starts its own
+#        brokers), and nginx (in front of its edges)
 #   all  (default; `make test`, `make bench`) also redis-server (the benchmark's peer, vercel's
 #        resumable-stream, runs on Redis), PostgreSQL (storage tests run on SQLite and on a
 #        server the suite starts from Debian's binaries), Chromium (e2e), nginx (its
@@ -17,7 +19,9 @@ if [ "$profile" != run ] || [ -z "${TOKENRELAY_KAFKA:-}" ]; then
   command -v java >/dev/null || need+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || need+=(maven)
 fi
-if [ "$profile" != run ]; then
+if [ "$profile" = cluster ]; then
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+elif [ "$profile" != run ]; then
   command -v redis-server >/dev/null || need+=(redis-server)
   command -v openssl >/dev/null || need+=(openssl)
   # Debian keeps initdb and postgres off PATH, in /usr/lib/postgresql/<version>/bin.

@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Owns a local single-node Kafka broker (KRaft, broker and controller in one JVM) run from
-# Kafka's Maven Central jars: fetch them, format storage once, start, stop, status.
+# Owns a local Kafka broker (KRaft, broker and controller in one JVM) run from Kafka's Maven
+# Central jars: fetch them, format storage once, start, stop, status. A single node by default;
+# one node of a several-node cluster when asked by environment (app/cluster.py, docs/cluster.md).
 # Usage: broker.sh fetch | start | stop | status | console-consumer ARGS...
+# A node of a cluster (each node its own TOKENRELAY_BROKER_DIR and ports):
+#   TOKENRELAY_BROKER_NODE_ID        this node's id (default 1)
+#   TOKENRELAY_BROKER_VOTERS         the static quorum, id@host:controller_port,... (default: this node)
+#   TOKENRELAY_BROKER_CLUSTER_ID     the id every node is formatted with (default: a random one)
+#   TOKENRELAY_BROKER_REPLICATION    default.replication.factor and the internal topics' (default 1);
+#                                    min.insync.replicas is one less (at least 1) unless
+#   TOKENRELAY_BROKER_MIN_ISR        says otherwise
+#   TOKENRELAY_BROKER_SESSION_TIMEOUT_MS  how soon the controllers fence a silent node (Kafka: 9000)
 # Secured listeners beside the PLAINTEXT one, when asked by environment (docs/security.md):
 #   TOKENRELAY_BROKER_SASL_SSL_PORT  a SASL_SSL listener: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
 #   TOKENRELAY_BROKER_SSL_PORT       an SSL listener that requires a client certificate
@@ -30,6 +39,12 @@ KEYSTORE="${TOKENRELAY_BROKER_SSL_KEYSTORE:-}"
 KEYSTORE_PASSWORD="${TOKENRELAY_BROKER_SSL_KEYSTORE_PASSWORD:-}"
 TRUSTSTORE="${TOKENRELAY_BROKER_SSL_TRUSTSTORE:-}"
 SASL_USERS="${TOKENRELAY_BROKER_SASL_USERS:-}"
+NODE_ID="${TOKENRELAY_BROKER_NODE_ID:-1}"
+VOTERS="${TOKENRELAY_BROKER_VOTERS:-$NODE_ID@127.0.0.1:$CONTROLLER_PORT}"
+CLUSTER_ID="${TOKENRELAY_BROKER_CLUSTER_ID:-}"
+REPLICATION="${TOKENRELAY_BROKER_REPLICATION:-1}"
+MIN_ISR="${TOKENRELAY_BROKER_MIN_ISR:-}"
+SESSION_TIMEOUT_MS="${TOKENRELAY_BROKER_SESSION_TIMEOUT_MS:-}"
 START_TIMEOUT_S=90
 STOP_TIMEOUT_S=30
 
@@ -70,6 +85,22 @@ fetch() {
 }
 
 kafka_java() { java -cp "$LIBS/*" "$@"; }
+
+# A cluster node's settings, checked before anything is written (as the listeners' below).
+check_node() {
+  [[ "$NODE_ID" =~ ^[0-9]+$ ]] || die "TOKENRELAY_BROKER_NODE_ID must be a number (got '$NODE_ID')"
+  [[ "$VOTERS" =~ ^[0-9]+@[^,:@]+:[0-9]+(,[0-9]+@[^,:@]+:[0-9]+)*$ ]] ||
+    die "TOKENRELAY_BROKER_VOTERS must be id@host:port[,id@host:port...] (got '$VOTERS')"
+  [[ ",$VOTERS" == *",$NODE_ID@"* ]] ||
+    die "TOKENRELAY_BROKER_VOTERS ($VOTERS) does not list this node ($NODE_ID)"
+  [[ "$REPLICATION" =~ ^[1-9][0-9]*$ ]] ||
+    die "TOKENRELAY_BROKER_REPLICATION must be a positive number (got '$REPLICATION')"
+  [[ -n "$MIN_ISR" ]] || MIN_ISR=$((REPLICATION > 1 ? REPLICATION - 1 : 1))
+  [[ "$MIN_ISR" =~ ^[1-9][0-9]*$ ]] ||
+    die "TOKENRELAY_BROKER_MIN_ISR must be a positive number (got '$MIN_ISR')"
+  [[ -z "$SESSION_TIMEOUT_MS" || "$SESSION_TIMEOUT_MS" =~ ^[0-9]+$ ]] ||
+    die "TOKENRELAY_BROKER_SESSION_TIMEOUT_MS must be a number of milliseconds"
+}
 
 # The secured listeners' settings are checked before anything is written, so a typo fails the
 # start with its name rather than as a broker that never comes up. Names and passwords are kept
@@ -140,8 +171,8 @@ write_config() {
   cat >"$DIR/server.properties" <<EOF
 # Written by infra/kafka/broker.sh on every start; edit the script, not this file.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
+node.id=$NODE_ID
+controller.quorum.voters=$VOTERS
 listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT$EXTRA_LISTENERS
 advertised.listeners=PLAINTEXT://127.0.0.1:$PORT$EXTRA_ADVERTISED
 controller.listener.names=CONTROLLER
@@ -151,16 +182,25 @@ log.dirs=$DIR/data
 num.partitions=1
 auto.create.topics.enable=$AUTO_CREATE
 log.retention.hours=168
-# One node: internal topics cannot have more replicas than that.
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+# One node: internal topics cannot have more replicas than that; a cluster sets its own.
+default.replication.factor=$REPLICATION
+min.insync.replicas=$MIN_ISR
+offsets.topic.replication.factor=$REPLICATION
+transaction.state.log.replication.factor=$REPLICATION
+transaction.state.log.min.isr=$MIN_ISR
+share.coordinator.state.topic.replication.factor=$REPLICATION
+share.coordinator.state.topic.min.isr=$MIN_ISR
 # Tests start and stop consumers constantly; don't make each join wait 3 s.
 group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 EOF
+  if [[ -n "$SESSION_TIMEOUT_MS" ]]; then
+    # Heartbeats several times a session, as Kafka's own defaults do (2 s of 9 s).
+    cat >>"$DIR/server.properties" <<EOF
+broker.session.timeout.ms=$SESSION_TIMEOUT_MS
+broker.heartbeat.interval.ms=$((SESSION_TIMEOUT_MS / 4))
+EOF
+  fi
   if [[ -n "$SASL_SSL_PORT$SSL_PORT" ]]; then
     chmod 600 "$DIR/server.properties"  # it holds the keystore's and the users' passwords
     secure_config >>"$DIR/server.properties"
@@ -194,7 +234,11 @@ random_cluster_id() {
 format_once() {
   local scram=() user users mechanism
   [[ -f "$DIR/data/meta.properties" ]] && return 0
-  [[ -s "$DIR/cluster.id" ]] || random_cluster_id >"$DIR/cluster.id"
+  if [[ -n "$CLUSTER_ID" ]]; then
+    echo "$CLUSTER_ID" >"$DIR/cluster.id"  # every node of a cluster: the same id
+  elif [[ ! -s "$DIR/cluster.id" ]]; then
+    random_cluster_id >"$DIR/cluster.id"
+  fi
   if [[ -n "$SASL_SSL_PORT" ]]; then
     IFS=, read -ra users <<<"$SASL_USERS"
     for user in "${users[@]}"; do
@@ -241,6 +285,7 @@ start() {
   for port in $SASL_SSL_PORT $SSL_PORT; do
     port_open "$port" && die "127.0.0.1:$port is in use by another process"
   done
+  check_node
   check_secure
   fetch
   write_config

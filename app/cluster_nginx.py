@@ -1,0 +1,66 @@
+"""nginx in front of the cluster's edges (app/cluster.py): infra/nginx/tokenrelay.conf as shipped,
+its listen port and upstream rewritten, included in a minimal main configuration of its own dir.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+CONF = Path(__file__).resolve().parent.parent / "infra" / "nginx" / "tokenrelay.conf"
+LISTEN = "listen 127.0.0.1:8080;"
+UPSTREAM = "server 127.0.0.1:8000 max_fails=1 fail_timeout=5s;"
+
+# Everything nginx writes stays in its dir (pid, logs, temp files), so it needs no root and
+# leaves the system's nginx alone. `daemon off`: it is a child of `tokenrelay cluster up`.
+MAIN = """daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+{user}
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    include {dir}/tokenrelay.conf;
+}}
+"""
+
+
+def binary() -> str:
+    """The nginx executable (Debian keeps it in /usr/sbin, often off a user's PATH)."""
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
+    )
+    if found is None:
+        raise RuntimeError("nginx is not installed: `make cluster` installs it")
+    return found
+
+
+def write_config(directory: Path, port: int, edge_ports: list[int]) -> Path:
+    """nginx.conf (and tokenrelay.conf beside it) in `directory`, listening on 127.0.0.1:`port`
+    and proxying to the edges on `edge_ports`; returns the main file's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    text = CONF.read_text()
+    servers = "\n    ".join(
+        f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in edge_ports
+    )
+    for old, new in ((LISTEN, f"listen 127.0.0.1:{port};"), (UPSTREAM, servers)):
+        if old not in text:  # the shipped file changed: say so rather than proxy elsewhere
+            raise RuntimeError(f"{CONF} no longer has {old!r}: update app/cluster_nginx.py")
+        text = text.replace(old, new)
+    (directory / "tokenrelay.conf").write_text(text)
+    # As root, nginx's workers would switch to `nobody`, who cannot write this dir.
+    user = "user root;" if os.geteuid() == 0 else ""
+    main = directory / "nginx.conf"
+    main.write_text(MAIN.format(dir=directory, user=user))
+    return main
+
+
+def command(directory: Path) -> list[str]:
+    return [binary(), "-p", str(directory), "-c", str(directory / "nginx.conf")]
