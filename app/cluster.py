@@ -166,10 +166,10 @@ class Cluster:
         random-uuid, 16 random bytes in base64url, never starting with '-'."""
         path = self.layout.dir / "cluster.id"
         if not path.exists():
-            raw = b"\xff"
-            while raw[0] >> 2 == 62:  # '-' is 62 in base64url
-                raw = secrets.token_bytes(16)
-            path.write_text(base64.urlsafe_b64encode(raw).decode().rstrip("=") + "\n")
+            cid = "-"
+            while cid.startswith("-"):
+                cid = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+            path.write_text(cid + "\n")
         return path.read_text().strip()
 
     def broker(self, i: int, action: str) -> subprocess.Popen[bytes]:
