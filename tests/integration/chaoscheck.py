@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient
@@ -21,10 +22,13 @@ from .kafkautil import Record, read_topic
 ISR_TIMEOUT_S = 120.0
 
 
-def check_readers(readers: list[Reader], *, allowed_error_before: float | None) -> Counter[str]:
+def check_readers(
+    readers: list[Reader], *, may_lose_writer: Callable[[Reader], bool]
+) -> Counter[str]:
     """Each reader's events: contiguous from 1, one terminal, last. `done`, or `error`
-    `producer_lost` for a response in progress when its worker was killed at
-    `allowed_error_before` (its writer died with it; the watchdog ended it). Returns the ends."""
+    `producer_lost` where `may_lose_writer` says a fault explains it (a killed worker's responses
+    lose their writer; a broker fault can hold a writer or a request past the idle timeout on a
+    starved machine; the watchdog then ends the response, as it must). Returns the ends."""
     assert readers, "no responses were read"
     bad = []
     ends: Counter[str] = Counter()
@@ -41,15 +45,10 @@ def check_readers(readers: list[Reader], *, allowed_error_before: float | None) 
             continue
         end = terminals[0]
         ends[end.type if end.code is None else f"{end.type} {end.code}"] += 1
-        lost_writer = (
-            end.type == "error"
-            and end.code == "producer_lost"
-            and allowed_error_before is not None
-            and r.in_progress_at(allowed_error_before)
-        )
+        lost_writer = end.type == "error" and end.code == "producer_lost" and may_lose_writer(r)
         if end.type != "done" and not lost_writer:
             timeline = [(e.seq, e.type, round(e.recv, 1)) for e in r.events[-4:]]
-            bad.append(f"{r.rid}: ended {end.type} {end.code}, not explained by a worker kill "
+            bad.append(f"{r.rid}: ended {end.type} {end.code}, not explained by a fault "
                        f"(created at {r.created:.1f}, last events {timeline})")  # fmt: skip
     assert not bad, f"{len(bad)} of {len(readers)} readers wrong:\n" + "\n".join(bad[:20])
     return ends

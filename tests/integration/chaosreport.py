@@ -18,6 +18,13 @@ class Phase:
     fault: float | None = None
     end: float = 0.0
     notes: list[str] = field(default_factory=list)
+    loses_writers: bool = False  # a fault that may end responses with producer_lost
+
+    def affected(self, r: Reader) -> bool:
+        """In progress at the fault, or created during the phase after it."""
+        if self.fault is None:
+            return False
+        return r.in_progress_at(self.fault) or self.fault <= r.created < self.end
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -36,6 +43,9 @@ class Phase:
             waiting = [r for r in readers if r.in_progress_at(t)]
             broke = [r for r in waiting if any(t <= c < self.end for c in r.reconnects)]
             cells += [str(len(waiting)), _spread(waiting, t), f"{len(broke)}: {_spread(broke, t)}"]
+            lost = sum(1 for r in readers if self.affected(r) and r.events[-1].type == "error")
+            if lost:
+                self.note(f"{lost} responses ended `producer_lost`")
         cells.append("; ".join(self.notes))
         return "| " + " | ".join(cells) + " |"
 
