@@ -93,10 +93,17 @@ class SideReader:
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
-            self._consumer = AIOKafkaConsumer(
+            consumer = AIOKafkaConsumer(
                 **kafka_security.aiokafka_options(self.settings),
                 enable_auto_commit=False,
                 client_id=self.client_id,
             )
-            await self._consumer.start()
+            try:
+                await consumer.start()
+            except BaseException:
+                # Kept, a consumer that never started would fail every later read: the next
+                # read (once Kafka is back) starts a new one.
+                await consumers.stop(consumer)
+                raise
+            self._consumer = consumer
         return self._consumer

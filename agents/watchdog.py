@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 
 from agents.sideread import SideReader
 from app import events, index
@@ -95,7 +96,16 @@ class Watchdog:
             if record.partition in self.owned and alive < cutoff:
                 silent.append(record)
         for record in silent:
-            await self._end(record, cutoff)
+            try:
+                await self._end(record, cutoff)
+            except Exception as exc:
+                # Kafka unreachable (a broker restarting: the side read's consumer cannot even
+                # bootstrap), or any other fault: out of this timer, Faust would end the whole
+                # worker. The response stays in the table, silent, and the next tick looks again.
+                self._count("reap_failed")
+                level = logging.WARNING if isinstance(exc, KafkaError) else logging.ERROR
+                log.log(level, "watchdog: could not end %s yet: %r", record.rid, exc)
+                return
 
     async def _end(self, record: IndexRecord, cutoff: float) -> None:
         rid, part = record.rid, record.partition

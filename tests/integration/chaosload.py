@@ -116,8 +116,13 @@ class Load:
     async def stop(self, timeout_s: float) -> None:
         """Create no more; wait for every reader to reach its response's end."""
         self._stopping = True
-        async with asyncio.timeout(timeout_s):
-            await asyncio.gather(*self._tasks)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.gather(*self._tasks)
+        except TimeoutError:
+            waiting = [(r.rid, r.events[-1].seq if r.events else 0, len(r.reconnects), r.answers)
+                       for r in self.readers if not r.ended]  # fmt: skip
+            raise AssertionError(f"{len(waiting)} responses never ended: {waiting[:10]}") from None
 
     def cancel(self) -> None:
         for task in self._tasks:

@@ -4,14 +4,17 @@ and only when its own event won the race."""
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 import orjson
+import pytest
+from aiokafka.errors import KafkaConnectionError
 
-from agents.sideread import Folded
+from agents.sideread import Folded, SideReader
 from agents.watchdog import Watchdog, merge
 from app import index
 from app.events import decode
@@ -20,6 +23,12 @@ from app.ordering import Order
 from app.settings import Settings
 
 SETTINGS = Settings(topic_prefix="t", response_idle_timeout_s=2.0, writer_beat_s=1.0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -149,3 +158,33 @@ async def test_a_response_the_writer_ended_is_indexed_not_ended_again() -> None:
     ((topic, _, done, _),) = log.sent
     assert topic == SETTINGS.responses_topic
     assert (index.decode(done).state, index.decode(done).seq) == ("done", 9)
+
+
+class Unreachable(Log):
+    """Kafka down: the side read's consumer cannot bootstrap (a broker restarting)."""
+
+    async def fold(self, rid: str, partition: int, **kwargs: Any) -> Folded:
+        raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 9092)]")
+
+
+async def test_the_reaper_survives_kafka_being_unreachable() -> None:
+    # A broker restart under load crashed the worker: the reaper's side read raised out of the
+    # Faust timer, which ends the worker (tests/integration/test_chaos.py found it).
+    log = Unreachable(Folded())
+    dog, table, _ = make(log, {2})
+    table[b"r"] = record("beat", time.time() * 1000 - 5000, seq=3)
+    await dog.reap()  # no exception
+    assert dog.counts == {"reap_failed": 1} and b"r" in table and not log.sent
+    log.__class__ = Log  # Kafka is back: the next tick ends it
+    log.folded = Folded(order=Order(last=3), last_ts=time.time() * 1000 - 5000)
+    await dog.reap()
+    assert dog.counts == {"reap_failed": 1, "ended": 1}
+
+
+async def test_a_side_reader_keeps_no_consumer_that_failed_to_start() -> None:
+    port = free_port()  # nothing listens: bootstrap fails at once
+    reader = SideReader(Settings(kafka=f"127.0.0.1:{port}"), "test")
+    for _ in range(2):
+        with pytest.raises(KafkaConnectionError):
+            await reader.fold("r", 0)
+        assert reader._consumer is None  # the next read starts a new one
