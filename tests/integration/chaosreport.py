@@ -43,17 +43,33 @@ class Phase:
             waiting = [r for r in readers if r.in_progress_at(t)]
             broke = [r for r in waiting if any(t <= c < self.end for c in r.reconnects)]
             cells += [str(len(waiting)), _spread(waiting, t), f"{len(broke)}: {_spread(broke, t)}"]
-            lost = sum(1 for r in readers if self.affected(r) and r.events[-1].type == "error")
-            if lost:
-                self.note(f"{lost} responses ended `producer_lost`")
+        cells.append(self._longest_waits(readers))
+        lost = sum(
+            1 for r in readers
+            if r.events[-1].type == "error" and self.start <= r.events[-1].recv < self.end
+        )  # fmt: skip
+        if lost:
+            self.note(f"{lost} responses ended `producer_lost` in it")
         cells.append("; ".join(self.notes))
         return "| " + " | ".join(cells) + " |"
+
+    def _longest_waits(self, readers: list[Reader]) -> str:
+        """Per reader streaming in the phase, its longest wait between two events in it."""
+        waits = []
+        for r in readers:
+            times = [e.recv for e in r.events if self.start <= e.recv < self.end]
+            if len(times) > 1:
+                waits.append(max(b - a for a, b in zip(times, times[1:], strict=False)))
+        if not waits:
+            return "-"
+        return f"{percentile(waits, 0.5):.2f} / {max(waits):.2f}"
 
 
 HEADER = (
     "| phase | events | latency p50 / p99 ms | readers in progress at the fault | their next "
-    "event after it, p50 / max s | readers that reconnected: next event p50 / max s | notes |\n"
-    "|---|---|---|---|---|---|---|"
+    "event after it, p50 / max s | readers that reconnected: next event p50 / max s | "
+    "each reader's longest wait between two events, p50 / max s | notes |\n"
+    "|---|---|---|---|---|---|---|---|"
 )
 
 

@@ -137,7 +137,8 @@ async def test_chaos_on_a_three_broker_cluster(tmp_path: Path, results: list[str
         f"Demo responses of {DEMO['params']['tokens']} tokens at {DEMO['params']['rate']}/s, "
         f"read through nginx; worker session {settings.worker_session_timeout_s:.0f} s, response "
         f"idle timeout {IDLE_TIMEOUT_S:.0f} s, brokers fenced after 4 s; cluster start "
-        f"{took:.0f} s.\n\n{table(phases, readers)}\n\n"
+        f"{took:.0f} s; 1-minute load average at the end {os.getloadavg()[0]:.0f} "
+        f"(2 cores).\n\n{table(phases, readers)}\n\n"
         + counts(readers, load.create_retries, duplicates)
     )
 
@@ -276,7 +277,8 @@ async def test_full_restart_of_a_single_broker_under_load(
             stack.close()
     results.append(
         f"## One broker, stopped and started under load ({slots} responses streaming)\n\n"
-        f"A worker and an edge read directly (no nginx) from a single-node broker.\n\n"
+        f"A worker and an edge read directly (no nginx) from a single-node broker; 1-minute "
+        f"load average at the end {os.getloadavg()[0]:.0f} (2 cores).\n\n"
         f"{table([steady, restart], load.readers)}\n\n"
         + counts(load.readers, load.create_retries, 0)
     )
