@@ -40,6 +40,7 @@ def make_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faust.
         lambda: dog.counts,
     )  # fmt: skip
     generation.register(app, settings, metrics)
+    metrics.watch_app(app, settings.topic_prefix)
     views.register(app, settings)
     stats.register(app, settings)
     metrics.counts(

@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from agents import cached
 from agents.metrics import WorkerMetrics
 from agents.sideread import SideReader
-from app import cache, consumers, control, events, kafka_security
+from app import cache, consumers, control, events, kafka_security, logs
 from app.deadletter import DeadLetters
 from app.errors import BadRequest, DecodeError
 from app.ids import partition_for
@@ -47,6 +47,7 @@ from app.producer import Publisher, ResponseWriter
 from app.settings import Settings
 from app.storage.store import Store
 from app.topics import ensure_topics
+from app.tracing import Tracing
 from app.usage import Usage
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ STOP_GRACE_S = 5.0
 
 async def fail(writer: ResponseWriter, exc: UpstreamError, source: str = ANSWER) -> None:
     """End the response with the upstream fault `exc`, labelled with the call that failed."""
+    log.warning("%s ends with error %s: %s", source, exc.code, exc.message)  # rid: app/logs.py
     await writer.error(
         exc.message,
         retriable=exc.retriable,
@@ -171,12 +173,20 @@ class Generation:
         self.running: dict[str, asyncio.Task[None]] = {}
         self.cancelling: set[str] = set()
         self.cancelled: OrderedDict[str, float] = OrderedDict()  # rid -> when, recent first out
+        self.tracing = Tracing.off()  # app/tracing.py: a "generate" span per response when on
 
-    async def take(self, value: bytes | None, written_ms: float | None = None) -> None:
+    async def take(
+        self, value: bytes | None, written_ms: float | None = None, headers: Any = None
+    ) -> None:
         """Start one request; waits for free slots (so requests wait in Kafka, not here).
-        `written_ms` is when Kafka stored the request (its record timestamp). DecodeError for
-        a record that is not a request (the agent dead-letters it)."""
+        `written_ms` is when Kafka stored the request (its record timestamp), `headers` its
+        record's (trace context). DecodeError for a record that is not a request (the agent
+        dead-letters it)."""
         request = decode_request(value)
+        with logs.bound(request["rid"]):  # its log lines, and its generation task's, carry it
+            await self._take(request, written_ms, headers)
+
+    async def _take(self, request: dict[str, Any], written_ms: float | None, headers: Any) -> None:
         rid = request["rid"]
         # The edge wrote the response's `open` index record when it created the request.
         writer = self.publisher.response(rid, announced=True)
@@ -206,9 +216,13 @@ class Generation:
             await writer.cancelled()
             return
         old = written_ms is not None and events.now_ms() - written_ms > self.takeover_age_ms
+        span = self.tracing.start("generate", headers, kind="consumer", rid=rid)
+        writer.trace_headers = self.tracing.headers(span)  # on its first event record
         task = asyncio.create_task(self._run(writer, calls, need, written_ms if old else None, hit))
         self.running[rid] = task
         task.add_done_callback(lambda _: self.running.pop(rid, None))
+        if span is not None:
+            task.add_done_callback(lambda _: span.end())
 
     def cancel(self, rid: str) -> None:
         """Idempotent: a second cancel of a running response changes nothing."""
@@ -366,6 +380,8 @@ def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None
         async with Publisher(settings) as publisher:
             publisher.on_finished = metrics.on_finished
             generation = Generation(settings, publisher, registry, store)
+            generation.tracing = tracing = Tracing.from_settings(settings, "tokenrelay-worker")
+            metrics.watch_publisher(publisher)
             metrics.running.set_function(lambda: len(generation.running))
             cancels = asyncio.create_task(follow_control(settings, generation))
             try:
@@ -373,7 +389,9 @@ def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None
                     message = event.message
                     try:
                         # faust gives the record's timestamp in seconds
-                        await generation.take(message.value, message.timestamp * 1000)
+                        await generation.take(
+                            message.value, message.timestamp * 1000, message.headers
+                        )
                     except Exception as exc:  # this group reads each request once: once
                         # A record no response can be made of; any other fault is a bug, but
                         # of this request only: the agent goes on with the next.
@@ -390,3 +408,4 @@ def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None
                 await registry.aclose()
                 await store.close()
                 await dead.stop()
+                tracing.shutdown()

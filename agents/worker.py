@@ -45,6 +45,8 @@ def run_worker(settings: Settings) -> int:
     # costs more CPU than sequencing the event.
     for name in ("faust", "aiokafka", "mode"):
         logging.getLogger(name).setLevel(logging.INFO)
-    worker = Worker(app, loglevel="warning", quiet=True)
+    # Logging is app/logs.py's (set up by the CLI), not Faust's own colour handler.
+    worker = Worker(app, loglevel="warning", quiet=True, override_logging=False)
+    worker.spinner = None  # Faust's terminal spinner writes escape codes into the log
     worker.execute_from_commandline()
     return 0
