@@ -143,9 +143,9 @@ class _Consuming(Collector):
             labels=["topic"],
         )
         monitor = self.app.monitor
-        for topic, n in sorted(dict(monitor.messages_received_by_topic).items()):
+        for topic, n in sorted(_copy(monitor.messages_received_by_topic).items()):
             records.add_metric([self._name(topic)], n)
-        for topic, n in sorted(self._lag(dict(monitor.tp_read_offsets)).items()):
+        for topic, n in sorted(self._lag(_copy(monitor.tp_read_offsets)).items()):
             lag.add_metric([self._name(topic)], n)
         yield records
         yield lag
@@ -170,3 +170,14 @@ class _Consuming(Collector):
 
     def _name(self, topic: str) -> str:
         return topic.removeprefix(f"{self.prefix}.")
+
+
+def _copy(live: Mapping[Any, int]) -> dict[Any, int]:
+    """A copy of a dict the event loop's thread may grow meanwhile (a new topic or partition):
+    copying can then fail, and a second try finds it grown."""
+    for _ in range(3):
+        try:
+            return dict(live)
+        except RuntimeError:
+            continue
+    return {}

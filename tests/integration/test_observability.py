@@ -104,7 +104,7 @@ async def test_one_response_moves_the_metrics_of_both_processes(obs: Obs) -> Non
     async with client_for(obs.edge.url) as c:
         rid = await create_demo(c, tokens=30, rate=600)
         n = len((await read_all(c, rid)).events)
-        await asyncio.sleep(1.5)  # it leaves the edge's memory (edge_finished_keep_s)
+        await asyncio.sleep(1.0)  # it leaves the edge's memory (edge_finished_keep_s 0.5)
         assert len((await read_all(c, rid)).events) == n  # from Kafka: a catch-up read
     async with asyncio.timeout(30):
         while True:  # the dead-letter count and the writer's end are a little behind
