@@ -104,7 +104,9 @@ async def test_one_response_moves_the_metrics_of_both_processes(obs: Obs) -> Non
     async with client_for(obs.edge.url) as c:
         rid = await create_demo(c, tokens=30, rate=600)
         n = len((await read_all(c, rid)).events)
-        await asyncio.sleep(1.0)  # it leaves the edge's memory (edge_finished_keep_s 0.5)
+        async with asyncio.timeout(20):  # it leaves the edge's memory (edge_finished_keep_s)
+            while get(samples((await obs.scrape())[0]), "tokenrelay_edge_tracked_responses"):  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
         assert len((await read_all(c, rid)).events) == n  # from Kafka: a catch-up read
     async with asyncio.timeout(30):
         while True:  # the dead-letter count and the writer's end are a little behind
