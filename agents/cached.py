@@ -18,9 +18,10 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
+from agents.models.base import Citation, Item, ModelAdapter, ToolCall, UpstreamError
 from app import events
 from app.cache import RECORDED, CacheHit
-from app.models.base import Call, Citation, Item, ModelAdapter, ToolCall, UpstreamError
+from app.contract.requests import Call
 from app.storage.records import RAW
 from app.storage.store import Store
 

@@ -26,13 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents import cached
 from agents.metrics import WorkerMetrics
-from agents.sideread import SideReader
-from app import cache, consumers, control, events, kafka_security
-from app.deadletter import DeadLetters
-from app.errors import BadRequest, DecodeError
-from app.ids import partition_for
-from app.models.base import (
-    Call,
+from agents.models.base import (
     Citation,
     Item,
     Limits,
@@ -41,9 +35,15 @@ from app.models.base import (
     UpstreamError,
     limited,
 )
-from app.models.calls import ANSWER, parse_calls
-from app.models.registry import Registry
+from agents.models.registry import Registry
+from agents.sideread import SideReader
+from app import cache, consumers, control, events, kafka_security
+from app.contract.requests import Call
+from app.deadletter import DeadLetters
+from app.errors import BadRequest, DecodeError
+from app.ids import partition_for
 from app.producer import Publisher, ResponseWriter
+from app.request.calls import ANSWER, parse_calls
 from app.settings import Settings
 from app.storage.store import Store
 from app.topics import ensure_topics

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from app import cache, conversation, events, sources, structured, views
-from app.models import calls, tools, turns
+from app.request import calls, tools, turns
 from app.settings import Settings
 
 Schema = dict[str, Any]

@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from app import cache, events
 from app import views as app_views
+from app.catalog import Catalog
 from app.edge import (
     access,
     client,
@@ -45,9 +46,8 @@ from app.errors import (
     UnknownResponse,
 )
 from app.ids import new_response_id
-from app.models.calls import parse_calls
-from app.models.registry import Catalog
 from app.producer import MAX_RECORD_BYTES, RECORD_OVERHEAD, too_large
+from app.request.calls import parse_calls
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # A POST waits this long for Kafka to store its records, then answers 503.

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from agents.generation import run_response
-from app.models.base import Call, Limits, ModelAdapter, UpstreamError
+from agents.models.base import Limits, ModelAdapter, UpstreamError
+from app.contract.requests import Call
 from app.summary import Tally
 
 LIMITS = Limits(first_token_s=5, idle_s=5, deadline_s=30)

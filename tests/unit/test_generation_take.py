@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from agents.generation import Generation
+from agents.models.registry import Registry
 from app.errors import DecodeError
-from app.models.registry import Registry
 from app.producer import Publisher
 from app.settings import Settings
 

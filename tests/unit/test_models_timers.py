@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.models.base import Limits, UpstreamError, limited
+from agents.models.base import Limits, UpstreamError, limited
 
 
 class Upstream:

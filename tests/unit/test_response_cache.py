@@ -10,11 +10,12 @@ import pytest
 
 from agents import cached
 from agents.generation import run_response
+from agents.models.base import Citation, Limits, ToolCall, UpstreamError
 from app import events, index
 from app.cache import FULL, RECORDED, CacheAsk, CacheHit, hit_of, parse
+from app.contract.requests import Call
 from app.errors import BadRequest
-from app.models.base import Call, Citation, Limits, ToolCall, UpstreamError
-from app.models.calls import parse_calls
+from app.request.calls import parse_calls
 from app.storage.records import RAW, StoredResponse, request_hash
 from app.storage.store import Store
 from app.summary import Tally

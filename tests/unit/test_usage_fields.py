@@ -11,14 +11,15 @@ import pytest
 from httpx_sse import ServerSentEvent
 
 from agents.generation import run_call, run_response
+from agents.models.anthropic_messages import MessageStream
+from agents.models.base import Item, Limits
+from agents.models.demo import DemoModel
+from agents.models.openai_chat import ChatStream
+from agents.models.upstream import UpstreamError
 from app import events, index
+from app.contract.requests import Call
 from app.errors import DecodeError
 from app.events import Event
-from app.models.anthropic_messages import MessageStream
-from app.models.base import Call, Item, Limits
-from app.models.demo import DemoModel
-from app.models.openai_chat import ChatStream
-from app.models.upstream import UpstreamError
 from app.summary import Summary
 from app.usage import Usage, from_anthropic, from_openai
 from tests.fakes import wire

@@ -1,47 +1,22 @@
-"""The seam between generation and the models: a `Call`, the `ModelAdapter` Protocol every model
-implements and what it yields (text, `ToolCall`, `Citation`, `Usage`), the `UpstreamError` a
-failing call raises, and the timers every call runs under.
+"""The seam between generation and the models: the `ModelAdapter` Protocol every model implements
+(given a `Call`, app/contract/requests.py) and what it yields (text, `ToolCall`, `Citation`,
+`Usage`), the `UpstreamError` a failing call raises, and the timers every call runs under.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
+from app.contract.requests import Call
 from app.errors import TokenRelayError
 from app.settings import Settings
 from app.usage import Usage
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One model call of a response: its source label, model name, chat messages, parameters."""
-
-    source: str
-    model: str
-    messages: tuple[Mapping[str, Any], ...]
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def prompt(self) -> str:
-        """The last user message's text (what the demo model answers)."""
-        for message in reversed(self.messages):
-            if message.get("role") == "user":
-                return _text(message.get("content"))
-        return ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "model": self.model,
-            "messages": [dict(m) for m in self.messages],
-            "params": dict(self.params),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,11 +196,3 @@ def _timed_out(first: bool, at_deadline: bool, limits: Limits) -> UpstreamError:
     return UpstreamError(
         f"no token for {limits.idle_s:g} s", code="upstream_stalled", retriable=True
     )
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: keep the text ones
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, Mapping))
-    return ""

@@ -17,8 +17,8 @@ import httpx
 import orjson
 from httpx_sse import EventSource, ServerSentEvent
 
+from agents.models.base import Item, UpstreamError
 from app import redact
-from app.models.base import Item, UpstreamError
 from app.usage import Usage
 
 MAX_ERROR_BODY = 64 * 1024
