@@ -20,10 +20,12 @@ from typing import Any
 import faust
 
 from agents.sideread import SideReader
-from app import events, index
+from app import events
+from app.contract import index
+from app.contract.deadletter import DeadLetter
+from app.contract.index import IndexRecord
 from app.errors import DecodeError
 from app.events import Event
-from app.index import IndexRecord
 from app.producer import Publisher
 from app.settings import Settings
 
@@ -65,13 +67,9 @@ class Watchdog:
             record = index.decode(message.value)
         except DecodeError as exc:
             self._count("undecodable")
-            origin = f"{message.topic}/{message.partition}/{message.offset}"
-            log.warning("dead-lettering %s: %s", origin, exc)
-            await self.dead.send(
-                key=message.key,
-                value=message.value,
-                headers=[("error", str(exc).encode()), ("origin", origin.encode())],
-            )
+            letter = DeadLetter(message.topic, message.partition, message.offset, str(exc))
+            log.warning("dead-lettering %s: %s", letter.origin, exc)
+            await self.dead.send(key=message.key, value=message.value, headers=letter.headers())
             return
         key = record.rid.encode()
         if record.terminal:

@@ -16,7 +16,8 @@ from agents.models.base import Item, Limits
 from agents.models.demo import DemoModel
 from agents.models.openai_chat import ChatStream
 from agents.models.upstream import UpstreamError
-from app import events, index
+from app import events
+from app.contract import index
 from app.contract.requests import Call
 from app.errors import DecodeError
 from app.events import Event
