@@ -24,22 +24,22 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents import cached
 from agents.metrics import WorkerMetrics
-from agents.models.base import (
-    Citation,
-    Item,
-    Limits,
-    ModelAdapter,
-    ToolCall,
-    UpstreamError,
-    limited,
-)
+from agents.models.base import Citation, Item, Limits, ModelAdapter, ToolCall, limited
 from agents.models.registry import Registry
 from agents.sideread import SideReader
 from app import cache, consumers, events, kafka_security
 from app.contract import control, requests
 from app.contract.requests import Call
 from app.deadletter import DeadLetters
-from app.errors import BadRequest, DecodeError
+from app.errors import (
+    BadCalls,
+    BadRequest,
+    DecodeError,
+    GenerationFailed,
+    ProducerLost,
+    UpstreamError,
+    WorkerStopped,
+)
 from app.ids import partition_for
 from app.producer import Publisher, ResponseWriter
 from app.request.calls import ANSWER, parse_calls
@@ -128,7 +128,7 @@ async def run_response(
         if cancel_requested():
             await writer.cancelled()
             return
-        stopping = UpstreamError("the worker is stopping", code="worker_stopped", retriable=True)
+        stopping = WorkerStopped("the worker is stopping")
         await fail(writer, stopping)
         raise
     failures = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
@@ -140,7 +140,7 @@ async def run_response(
     exc = first.exception()
     if not isinstance(exc, UpstreamError):
         log.error("model call %s of %s failed", first.get_name(), writer.rid, exc_info=exc)
-        exc = UpstreamError(f"model call failed: {exc!r}", code="generation_failed", retriable=True)
+        exc = GenerationFailed(f"model call failed: {exc!r}")
     await fail(writer, exc, first.get_name())
 
 
@@ -193,7 +193,7 @@ class Generation:
         try:
             calls = parse_calls({"calls": request.calls}, self.settings.generation_max_calls)
         except BadRequest as exc:  # the edge validates; this came from somewhere else
-            await fail(writer, UpstreamError(str(exc), code="bad_request", retriable=False))
+            await fail(writer, BadCalls(str(exc)))
             return
         # One slot per call; a response wider than the whole worker takes every slot.
         need = min(len(calls), self.settings.generation_concurrency)
@@ -271,7 +271,9 @@ class Generation:
             log.warning("%s was started by a worker that died; ending it", writer.rid)
             writer.seq = seen.order.last
             await writer.error(
-                "the worker running this response stopped", retriable=True, code="producer_lost"
+                "the worker running this response stopped",
+                retriable=ProducerLost.retriable,
+                code=ProducerLost.code,
             )
         return True
 

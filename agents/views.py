@@ -30,7 +30,7 @@ from agents.transforms.base import Out
 from agents.watchdog import RAW, RAW_CODEC
 from app import consumers, events, kafka_security
 from app.contract import index, tables
-from app.errors import DecodeError
+from app.errors import DecodeError, ViewUnavailable
 from app.events import Event
 from app.producer import Publisher
 from app.settings import Settings
@@ -228,8 +228,9 @@ class Follower:
             return []
         log.error("views of %s: raw events before seq %d are gone", f.rid, event.seq)
         lost = Event(
-            f.rid, events.ERROR, event.source, event.seq, event.ts, retriable=False,
-            code="view_unavailable", message="the raw events this view needs are gone",
+            f.rid, events.ERROR, event.source, event.seq, event.ts,
+            retriable=ViewUnavailable.retriable, code=ViewUnavailable.code,
+            message="the raw events this view needs are gone",
         )  # fmt: skip
         futures = self._send(f, outputs(f, lost))
         for view in f.views:

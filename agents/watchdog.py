@@ -24,7 +24,7 @@ from app import events
 from app.contract import index
 from app.contract.deadletter import DeadLetter
 from app.contract.index import IndexRecord
-from app.errors import DecodeError
+from app.errors import DecodeError, ProducerLost
 from app.events import Event
 from app.producer import Publisher
 from app.settings import Settings
@@ -114,8 +114,8 @@ class Watchdog:
             type=events.ERROR,
             seq=last + 1,
             ts=events.now_ms(),
-            retriable=True,
-            code="producer_lost",
+            retriable=ProducerLost.retriable,
+            code=ProducerLost.code,
             message=f"the writer wrote nothing for {silent_s:.0f} s",
         )
         publisher = await self._publisher_started()
@@ -128,7 +128,7 @@ class Watchdog:
             return
         self._count("ended")
         log.warning("ended %s at seq %d: no writer activity for %.0f s", rid, last + 1, silent_s)
-        await self._index(record, events.ERROR, last + 1, {"code": "producer_lost"})
+        await self._index(record, events.ERROR, last + 1, {"code": ProducerLost.code})
 
     async def _index(
         self, record: IndexRecord, state: str, seq: int, summary: dict[str, Any] | None = None

@@ -33,7 +33,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from app import events, kafka_security
 from app.contract import index
 from app.contract.index import IndexRecord
-from app.errors import TokenRelayError
+from app.errors import UpstreamError, WriteFailed
 from app.events import Event
 from app.ids import created_ms, new_response_id, partition_for
 from app.load import Load
@@ -62,14 +62,6 @@ def too_large(exc: BaseException) -> bool:
         return False
     code = getattr(exc.args[0], "code", lambda: None)()
     return code in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._MSG_SIZE_TOO_LARGE)
-
-
-class WriteFailed(TokenRelayError):
-    """Kafka refused a response's event after librdkafka's retries; the watchdog ends it."""
-
-    retriable = True
-    status = 503
-    code = "write_failed"
 
 
 class Publisher:
@@ -347,7 +339,7 @@ class ResponseWriter:
         message: str,
         *,
         retriable: bool,
-        code: str = "upstream_error",
+        code: str = UpstreamError.code,
         source: str = "answer",
         status: int | None = None,
     ) -> None:

@@ -5,12 +5,12 @@ client, and refuses the names app/catalog.py does not offer.
 from __future__ import annotations
 
 from agents.models.anthropic_messages import AnthropicMessages
-from agents.models.base import ModelAdapter, UpstreamError
+from agents.models.base import ModelAdapter
 from agents.models.demo import DemoModel
 from agents.models.openai_chat import OpenAIChat
 from agents.models.upstream import make_client
 from app.catalog import ANTHROPIC, DEMO, OPENAI, Catalog
-from app.errors import BadRequest
+from app.errors import BadRequest, UnknownModel
 from app.settings import Settings
 
 
@@ -33,7 +33,7 @@ class Registry:
         try:
             self.catalog.check(model)
         except BadRequest as exc:  # the edge checked it; this worker is configured otherwise
-            raise UpstreamError(str(exc), code="unknown_model", retriable=False) from None
+            raise UnknownModel(str(exc)) from None
         return self.adapters[model.partition("/")[0]]
 
     async def aclose(self) -> None:

@@ -43,6 +43,7 @@ from app.edge.tracked import SEQ, SOURCE, TEXT, Tracked, view_key
 from app.errors import (
     BadRequest,
     BodyTooLarge,
+    HTTPFault,
     TokenRelayError,
     Unavailable,
     UnknownResponse,
@@ -331,9 +332,10 @@ async def on_error(request: Request, exc: Exception) -> Response:
             headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
         return error_response(exc.status, exc.code, str(exc), headers)
     if isinstance(exc, HTTPException):
-        return error_response(exc.status_code, "http_error", str(exc.detail))
+        return error_response(exc.status_code, HTTPFault.code, str(exc.detail))
     if isinstance(exc, KAFKA_FAULTS):
-        return error_response(503, "unavailable", "Kafka is not reachable right now")
+        kafka = "Kafka is not reachable right now"
+        return error_response(Unavailable.status, Unavailable.code, kafka)
     raise exc
 
 

@@ -10,10 +10,10 @@ import orjson
 import pytest
 
 from agents.models.anthropic_messages import AnthropicMessages
-from agents.models.base import UpstreamError
 from agents.models.openai_chat import OpenAIChat
 from agents.models.upstream import retry_after_s
 from app.contract.requests import Call
+from app.errors import UpstreamError
 from tests.fakes import wire
 
 SSE = {"content-type": "text/event-stream; charset=utf-8"}

@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.models.anthropic_messages import MessageStream
-from agents.models.base import Citation, ToolCall, UpstreamError
+from agents.models.base import Citation, ToolCall
 from agents.models.openai_chat import ChatStream
+from app.errors import UpstreamError
 from app.usage import Usage
 
 KEYS = [

@@ -10,12 +10,12 @@ import pytest
 
 from agents import cached
 from agents.generation import run_response
-from agents.models.base import Citation, Limits, ToolCall, UpstreamError
+from agents.models.base import Citation, Limits, ToolCall
 from app import events
 from app.cache import FULL, RECORDED, CacheAsk, CacheHit, hit_of, parse
 from app.contract import index, requests
 from app.contract.requests import Call
-from app.errors import BadRequest
+from app.errors import BadRequest, UpstreamError
 from app.request.calls import parse_calls
 from app.storage.records import RAW, StoredResponse, request_hash
 from app.storage.store import Store

@@ -15,11 +15,10 @@ from agents.models.anthropic_messages import MessageStream
 from agents.models.base import Item, Limits
 from agents.models.demo import DemoModel
 from agents.models.openai_chat import ChatStream
-from agents.models.upstream import UpstreamError
 from app import events
 from app.contract import index
 from app.contract.requests import Call
-from app.errors import DecodeError
+from app.errors import DecodeError, UpstreamUnavailable
 from app.events import Event
 from app.summary import Summary
 from app.usage import Usage, from_anthropic, from_openai
@@ -148,7 +147,7 @@ class Failing:
 
     async def _stream(self) -> AsyncIterator[Item]:
         yield "x"
-        raise UpstreamError("overloaded", code="upstream_unavailable", retriable=True)
+        raise UpstreamUnavailable("overloaded")
 
 
 async def test_run_call_writes_model_usage_and_timings_on_source_done() -> None:
