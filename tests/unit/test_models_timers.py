@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.models.base import Limits, UpstreamError, limited
+from agents.models.base import Limits, limited
+from app.errors import UpstreamError
 
 
 class Upstream:
