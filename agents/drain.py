@@ -12,12 +12,12 @@ the group. The requests this worker never took go, uncommitted, to the group's n
 once, while the responses running here keep their own producer (and its beats, which the next
 owner's watchdog reads) and the control reader, so a cancel still lands.
 
-The race: a request taken here must be committed before the group is left, or the next owner
+The races: a request taken here must be committed before the group is left, or the next owner
 would run it a second time into the same response. A request is acked when the agent asks for
-the next one, which happens only after `Generation.take` has created the response's task; the
-consumer commits acked offsets as it stops, before it leaves. A request still waiting for slots
-when the agent is cancelled is never acked (Faust acks the last message processed, not the one
-in hand) and is run by the next owner.
+the next one, which happens only after `Generation.take` has created the response's task, and
+the consumer commits acked offsets as it stops, before it leaves. And a request Faust is still
+handing to the agent when its stop begins would be skipped but acked: `DrainingWorker` pauses
+the requests partitions first (see there).
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from faust import Worker
 
 log = logging.getLogger("tokenrelay.worker")
+PAUSE_S = 0.5  # requests paused before Faust's stop (DrainingWorker)
 
 
 class Drain:
@@ -82,19 +83,36 @@ class Drain:
 
 class DrainingWorker(Worker):  # type: ignore[misc]
     """Faust's worker, whose stop signals begin the drain before Faust stops, and whose
-    shutdown waits for it after (only the first signal counts, as in Faust)."""
+    shutdown waits for it after (only the first signal counts, as in Faust).
 
-    def __init__(self, app: Any, drain: Drain, **kwargs: Any) -> None:
+    Before Faust's stop, the requests topic's partitions are paused for PAUSE_S: Faust's stop
+    suspends its flow control, and a record it is still handing to the agent then is skipped
+    *and acked* (faust/streams.py), so committed at the stop and never run by anyone. Paused
+    first, what was fetched reaches the agent and is taken (and drained) here; what was not
+    stays uncommitted in Kafka for the next owner."""
+
+    def __init__(self, app: Any, drain: Drain, requests_topic: str, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.drain = drain
+        self.requests_topic = requests_topic
 
     def _on_sigterm(self) -> None:
-        self.drain.begin()
-        super()._on_sigterm()
+        self._pause_then(super()._on_sigterm)
 
     def _on_sigint(self) -> None:
+        self._pause_then(super()._on_sigint)
+
+    def _pause_then(self, stop: Callable[[], None]) -> None:
+        if self.drain.draining:
+            return stop()  # a second signal: Faust ignores it too
         self.drain.begin()
-        super()._on_sigint()
+        try:
+            consumer = self.app.consumer
+            tps = {tp for tp in consumer.assignment() if tp.topic == self.requests_topic}
+            consumer.pause_partitions(tps)
+        except Exception:  # not started yet, say: nothing to pause
+            log.debug("no requests partitions to pause", exc_info=True)
+        asyncio.get_running_loop().call_later(PAUSE_S, stop)
 
     async def on_shutdown(self) -> None:
         await self.drain.wait()  # Faust has stopped: the consumer has left the group

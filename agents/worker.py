@@ -47,6 +47,6 @@ def run_worker(settings: Settings) -> int:
     # costs more CPU than sequencing the event.
     for name in ("faust", "aiokafka", "mode"):
         logging.getLogger(name).setLevel(logging.INFO)
-    worker = DrainingWorker(app, drain, loglevel="warning", quiet=True)
+    worker = DrainingWorker(app, drain, settings.requests_topic, loglevel="warning", quiet=True)
     worker.execute_from_commandline()
     return 0
