@@ -155,7 +155,8 @@ async def test_rolling_restart_under_load(stack: Stack) -> None:
         assert event["type"] != "error", event
         logged[r.key.decode()].add(event["seq"])
     for rid, got in reads.items():
-        assert logged[rid] == set(range(1, len(got) + 1)), f"{rid} in the log: {logged[rid]}"
+        # (a request run twice, see above, may leave seqs past the terminal: they never count)
+        assert set(range(1, len(got) + 1)) <= logged[rid], f"{rid} in the log: {logged[rid]}"
 
     # The restarts met load: streams open at each, resumed elsewhere, workers drained.
     assert min(open_at_restart.values()) >= 2, open_at_restart
