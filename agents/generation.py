@@ -3,8 +3,9 @@ in parallel and publishes their text through the producer SDK; a reader of <pref
 stops them on cancel. Generation lives in workers, never in the edge.
 
 Policy (ARCHITECTURE.md, "Generation"): the first call to fail ends the response with its
-`error` and stops the others; a cancel ends it with `cancelled`; a stopping worker ends its
-responses with a retriable `worker_stopped` error; a killed one's are ended by the watchdog.
+`error` and stops the others; a cancel ends it with `cancelled`; a stopping worker lets its
+responses run on for up to TOKENRELAY_WORKER_DRAIN_S (agents/drain.py) and ends those still
+running with a retriable `worker_stopped` error; a killed one's are ended by the watchdog.
 
 A request that reaches this worker after another worker took it (that worker died before its
 offset was committed) is never run twice into one response: if the log already holds events
@@ -24,6 +25,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents import cached
+from agents.drain import Drain
 from agents.metrics import WorkerMetrics
 from agents.models.base import Citation, Item, Limits, ModelAdapter, ToolCall, limited
 from agents.models.registry import Registry
@@ -221,10 +223,10 @@ class Generation:
         span = self.tracing.start("generate", headers, kind="consumer", rid=rid)
         writer.trace_headers = self.tracing.headers(span)  # on its first event record
         task = asyncio.create_task(self._run(writer, calls, need, written_ms if old else None, hit))
-        self.running[rid] = task
-        task.add_done_callback(lambda _: self.running.pop(rid, None))
         if span is not None:
             task.add_done_callback(lambda _: span.end())
+        self.running[rid] = task
+        task.add_done_callback(lambda _: self.running.pop(rid, None))
 
     def cancel(self, rid: str) -> None:
         """Idempotent: a second cancel of a running response changes nothing."""
@@ -350,7 +352,12 @@ def _cancel_of(value: bytes | None) -> str | None:
     return record.rid if record.stops else None
 
 
-def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None:
+def register(
+    app: faust.App, settings: Settings, metrics: WorkerMetrics, drain: Drain | None = None
+) -> None:
+    """`drain`: the worker's (agents/drain.py); none, a stop ends running responses at once."""
+    drain = drain or Drain(0.0)
+
     requests = app.topic(
         settings.requests_topic,
         partitions=settings.partitions,
@@ -365,30 +372,18 @@ def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None
         registry = Registry(settings)
         store = Store.connect(settings.database_url)  # no connection until a cache hit
         dead = DeadLetters(settings)
-        async with Publisher(settings) as publisher:
-            publisher.on_finished = metrics.on_finished
-            generation = Generation(settings, publisher, registry, store)
-            generation.tracing = tracing = Tracing.from_settings(settings, "tokenrelay-worker")
-            metrics.watch_publisher(publisher)
-            metrics.running.set_function(lambda: len(generation.running))
-            cancels = asyncio.create_task(follow_control(settings, generation))
+        publisher = Publisher(settings)
+        await publisher.start()
+        publisher.on_finished = metrics.on_finished
+        generation = Generation(settings, publisher, registry, store)
+        generation.tracing = tracing = Tracing.from_settings(settings, "tokenrelay-worker")
+        metrics.watch_publisher(publisher)
+        metrics.running.set_function(lambda: len(generation.running))
+        cancels = asyncio.create_task(follow_control(settings, generation))
+
+        async def close() -> None:
             try:
-                async for event in stream.events():
-                    message = event.message
-                    try:
-                        # faust gives the record's timestamp in seconds
-                        await generation.take(
-                            message.value, message.timestamp * 1000, message.headers
-                        )
-                    except Exception as exc:  # this group reads each request once: once
-                        # A record no response can be made of; any other fault is a bug, but
-                        # of this request only: the agent goes on with the next.
-                        log.log(logging.WARNING if isinstance(exc, DecodeError) else logging.ERROR,
-                                "dead-lettering request %s/%d/%d: %r", message.topic,
-                                message.partition, message.offset, exc)  # fmt: skip
-                        dead.put(message.topic, message.partition, message.offset, message.key,
-                                 message.value, str(exc))  # fmt: skip
-            finally:
+                await drain.settle(generation.running)  # cancels still land meanwhile
                 cancels.cancel()
                 await asyncio.gather(cancels, return_exceptions=True)
                 await generation.stop()
@@ -396,4 +391,25 @@ def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None
                 await registry.aclose()
                 await store.close()
                 await dead.stop()
+            finally:
+                await publisher.stop()
                 tracing.shutdown()
+
+        try:
+            async for event in stream.events():
+                message = event.message
+                try:
+                    # faust gives the record's timestamp in seconds
+                    await generation.take(
+                        message.value, message.timestamp * 1000, message.headers
+                    )
+                except Exception as exc:  # this group reads each request once: once
+                    # A record no response can be made of; any other fault is a bug, but
+                    # of this request only: the agent goes on with the next.
+                    log.log(logging.WARNING if isinstance(exc, DecodeError) else logging.ERROR,
+                            "dead-lettering request %s/%d/%d: %r", message.topic,
+                            message.partition, message.offset, exc)  # fmt: skip
+                    dead.put(message.topic, message.partition, message.offset, message.key,
+                             message.value, str(exc))  # fmt: skip
+        finally:
+            await drain.later(close())  # while draining: after Faust has left the group

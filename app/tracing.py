@@ -101,8 +101,10 @@ class Tracing:
         return [(k, v.encode()) for k, v in carrier.items()] or None
 
     def shutdown(self) -> None:
-        """Send what is queued (a few seconds at most) and stop the exporter's thread."""
+        """Send what is queued (2 s at most: a collector that is down must not hold up a
+        stopping process) and stop the exporter's thread."""
         if self.provider is not None:
+            self.provider.force_flush(timeout_millis=2000)
             self.provider.shutdown()
 
 
