@@ -400,9 +400,7 @@ def register(
                 message = event.message
                 try:
                     # faust gives the record's timestamp in seconds
-                    await generation.take(
-                        message.value, message.timestamp * 1000, message.headers
-                    )
+                    await generation.take(message.value, message.timestamp * 1000, message.headers)
                 except Exception as exc:  # this group reads each request once: once
                     # A record no response can be made of; any other fault is a bug, but
                     # of this request only: the agent goes on with the next.
