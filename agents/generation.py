@@ -3,8 +3,9 @@ in parallel and publishes their text through the producer SDK; a reader of <pref
 stops them on cancel. Generation lives in workers, never in the edge.
 
 Policy (ARCHITECTURE.md, "Generation"): the first call to fail ends the response with its
-`error` and stops the others; a cancel ends it with `cancelled`; a stopping worker ends its
-responses with a retriable `worker_stopped` error; a killed one's are ended by the watchdog.
+`error` and stops the others; a cancel ends it with `cancelled`; a stopping worker lets its
+responses run on for up to TOKENRELAY_WORKER_DRAIN_S (agents/drain.py) and ends those still
+running with a retriable `worker_stopped` error; a killed one's are ended by the watchdog.
 
 A request that reaches this worker after another worker took it (that worker died before its
 offset was committed) is never run twice into one response: if the log already holds events
@@ -21,32 +22,34 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents import cached
+from agents.drain import Drain
 from agents.metrics import WorkerMetrics
+from agents.models.base import Citation, Item, Limits, ModelAdapter, ToolCall, limited
+from agents.models.registry import Registry
 from agents.sideread import SideReader
-from app import cache, consumers, control, events, kafka_security
+from app import cache, consumers, events, kafka_security, logs
+from app.contract import control, requests
+from app.contract.requests import Call
 from app.deadletter import DeadLetters
-from app.errors import BadRequest, DecodeError
-from app.ids import partition_for
-from app.models.base import (
-    Call,
-    Citation,
-    Item,
-    Limits,
-    ModelAdapter,
-    ToolCall,
+from app.errors import (
+    BadCalls,
+    BadRequest,
+    DecodeError,
+    GenerationFailed,
+    ProducerLost,
     UpstreamError,
-    limited,
+    WorkerStopped,
 )
-from app.models.calls import ANSWER, parse_calls
-from app.models.registry import Registry
+from app.ids import partition_for
 from app.producer import Publisher, ResponseWriter
+from app.request.calls import ANSWER, parse_calls
 from app.settings import Settings
 from app.storage.store import Store
 from app.topics import ensure_topics
+from app.tracing import Tracing
 from app.usage import Usage
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ STOP_GRACE_S = 5.0
 
 async def fail(writer: ResponseWriter, exc: UpstreamError, source: str = ANSWER) -> None:
     """End the response with the upstream fault `exc`, labelled with the call that failed."""
+    log.warning("%s ends with error %s: %s", source, exc.code, exc.message)  # rid: app/logs.py
     await writer.error(
         exc.message,
         retriable=exc.retriable,
@@ -129,7 +133,7 @@ async def run_response(
         if cancel_requested():
             await writer.cancelled()
             return
-        stopping = UpstreamError("the worker is stopping", code="worker_stopped", retriable=True)
+        stopping = WorkerStopped("the worker is stopping")
         await fail(writer, stopping)
         raise
     failures = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
@@ -141,7 +145,7 @@ async def run_response(
     exc = first.exception()
     if not isinstance(exc, UpstreamError):
         log.error("model call %s of %s failed", first.get_name(), writer.rid, exc_info=exc)
-        exc = UpstreamError(f"model call failed: {exc!r}", code="generation_failed", retriable=True)
+        exc = GenerationFailed(f"model call failed: {exc!r}")
     await fail(writer, exc, first.get_name())
 
 
@@ -171,19 +175,29 @@ class Generation:
         self.running: dict[str, asyncio.Task[None]] = {}
         self.cancelling: set[str] = set()
         self.cancelled: OrderedDict[str, float] = OrderedDict()  # rid -> when, recent first out
+        self.tracing = Tracing.off()  # app/tracing.py: a "generate" span per response when on
 
-    async def take(self, value: bytes | None, written_ms: float | None = None) -> None:
+    async def take(
+        self, value: bytes | None, written_ms: float | None = None, headers: Any = None
+    ) -> None:
         """Start one request; waits for free slots (so requests wait in Kafka, not here).
-        `written_ms` is when Kafka stored the request (its record timestamp). DecodeError for
-        a record that is not a request (the agent dead-letters it)."""
-        request = decode_request(value)
-        rid = request["rid"]
+        `written_ms` is when Kafka stored the request (its record timestamp), `headers` its
+        record's (trace context). DecodeError for a record that is not a request (the agent
+        dead-letters it)."""
+        request = requests.decode(value)
+        with logs.bound(request.rid):  # its log lines, and its generation task's, carry it
+            await self._take(request, written_ms, headers)
+
+    async def _take(
+        self, request: requests.Request, written_ms: float | None, headers: Any
+    ) -> None:
+        rid = request.rid
         # The edge wrote the response's `open` index record when it created the request.
         writer = self.publisher.response(rid, announced=True)
-        views = request.get("views")
-        if isinstance(views, list) and all(isinstance(v, str) for v in views):
-            writer.views = tuple(views)
-        hit = cache.hit_of(request)  # the edge found a stored answer: replay it, no model call
+        if request.views:
+            writer.views = request.views
+        # The edge found a stored answer: replay it, no model call.
+        hit = cache.hit_of(request.cache_hit)
         if hit is not None:
             writer.cached_from = hit.rid  # in its terminal index record too, as in `open`
         if rid in self.running:
@@ -192,9 +206,9 @@ class Generation:
             await writer.cancelled()  # the cancel overtook the request
             return
         try:
-            calls = parse_calls(request, self.settings.generation_max_calls)
+            calls = parse_calls({"calls": request.calls}, self.settings.generation_max_calls)
         except BadRequest as exc:  # the edge validates; this came from somewhere else
-            await fail(writer, UpstreamError(str(exc), code="bad_request", retriable=False))
+            await fail(writer, BadCalls(str(exc)))
             return
         # One slot per call; a response wider than the whole worker takes every slot.
         need = min(len(calls), self.settings.generation_concurrency)
@@ -206,7 +220,11 @@ class Generation:
             await writer.cancelled()
             return
         old = written_ms is not None and events.now_ms() - written_ms > self.takeover_age_ms
+        span = self.tracing.start("generate", headers, kind="consumer", rid=rid)
+        writer.trace_headers = self.tracing.headers(span)  # on its first event record
         task = asyncio.create_task(self._run(writer, calls, need, written_ms if old else None, hit))
+        if span is not None:
+            task.add_done_callback(lambda _: span.end())
         self.running[rid] = task
         task.add_done_callback(lambda _: self.running.pop(rid, None))
 
@@ -272,7 +290,9 @@ class Generation:
             log.warning("%s was started by a worker that died; ending it", writer.rid)
             writer.seq = seen.order.last
             await writer.error(
-                "the worker running this response stopped", retriable=True, code="producer_lost"
+                "the worker running this response stopped",
+                retriable=ProducerLost.retriable,
+                code=ProducerLost.code,
             )
         return True
 
@@ -321,34 +341,23 @@ async def _read_control(settings: Settings, generation: Generation) -> None:
         await consumers.stop(consumer)
 
 
-def decode_request(value: bytes | None) -> dict[str, Any]:
-    """A generation request as the edge writes it: an object with a non-empty string `rid`
-    (its calls are checked by parse_calls, and a bad one ends that response with an error)."""
-    try:
-        request: Any = orjson.loads(value or b"")
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(f"not JSON: {exc}") from None
-    if not isinstance(request, dict) or not isinstance(request.get("rid"), str):
-        raise DecodeError("a request is an object with a string `rid`")
-    if not request["rid"]:
-        raise DecodeError("a request's `rid` is empty")
-    return request
-
-
 def _cancel_of(value: bytes | None) -> str | None:
     """The response a record cancels; None for anything else (the persist group, which reads
     the topic once, dead-letters what is not a control record)."""
     try:
-        obj = control.decode(value)
+        record = control.decode(value)
     except DecodeError:
         return None
-    if obj["action"] == control.CANCEL:
-        # A cancel of a response already over is there for the audit log only.
-        return None if obj.get("in_flight") is False else str(obj["rid"])
-    return None
+    # A cancel of a response already over is there for the audit log only.
+    return record.rid if record.stops else None
 
 
-def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None:
+def register(
+    app: faust.App, settings: Settings, metrics: WorkerMetrics, drain: Drain | None = None
+) -> None:
+    """`drain`: the worker's (agents/drain.py); none, a stop ends running responses at once."""
+    drain = drain or Drain(0.0)
+
     requests = app.topic(
         settings.requests_topic,
         partitions=settings.partitions,
@@ -363,26 +372,18 @@ def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None
         registry = Registry(settings)
         store = Store.connect(settings.database_url)  # no connection until a cache hit
         dead = DeadLetters(settings)
-        async with Publisher(settings) as publisher:
-            publisher.on_finished = metrics.on_finished
-            generation = Generation(settings, publisher, registry, store)
-            metrics.running.set_function(lambda: len(generation.running))
-            cancels = asyncio.create_task(follow_control(settings, generation))
+        publisher = Publisher(settings)
+        await publisher.start()
+        publisher.on_finished = metrics.on_finished
+        generation = Generation(settings, publisher, registry, store)
+        generation.tracing = tracing = Tracing.from_settings(settings, "tokenrelay-worker")
+        metrics.watch_publisher(publisher)
+        metrics.running.set_function(lambda: len(generation.running))
+        cancels = asyncio.create_task(follow_control(settings, generation))
+
+        async def close() -> None:
             try:
-                async for event in stream.events():
-                    message = event.message
-                    try:
-                        # faust gives the record's timestamp in seconds
-                        await generation.take(message.value, message.timestamp * 1000)
-                    except Exception as exc:  # this group reads each request once: once
-                        # A record no response can be made of; any other fault is a bug, but
-                        # of this request only: the agent goes on with the next.
-                        log.log(logging.WARNING if isinstance(exc, DecodeError) else logging.ERROR,
-                                "dead-lettering request %s/%d/%d: %r", message.topic,
-                                message.partition, message.offset, exc)  # fmt: skip
-                        dead.put(message.topic, message.partition, message.offset, message.key,
-                                 message.value, str(exc))  # fmt: skip
-            finally:
+                await drain.settle(generation.running)  # cancels still land meanwhile
                 cancels.cancel()
                 await asyncio.gather(cancels, return_exceptions=True)
                 await generation.stop()
@@ -390,3 +391,23 @@ def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None
                 await registry.aclose()
                 await store.close()
                 await dead.stop()
+            finally:
+                await publisher.stop()
+                tracing.shutdown()
+
+        try:
+            async for event in stream.events():
+                message = event.message
+                try:
+                    # faust gives the record's timestamp in seconds
+                    await generation.take(message.value, message.timestamp * 1000, message.headers)
+                except Exception as exc:  # this group reads each request once: once
+                    # A record no response can be made of; any other fault is a bug, but
+                    # of this request only: the agent goes on with the next.
+                    log.log(logging.WARNING if isinstance(exc, DecodeError) else logging.ERROR,
+                            "dead-lettering request %s/%d/%d: %r", message.topic,
+                            message.partition, message.offset, exc)  # fmt: skip
+                    dead.put(message.topic, message.partition, message.offset, message.key,
+                             message.value, str(exc))  # fmt: skip
+        finally:
+            await drain.later(close())  # while draining: after Faust has left the group

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from app import cli_api
+from app import cli_api, logs
 from app.settings import Settings
 
 BROKER_SCRIPT = Path(__file__).resolve().parent.parent / "infra" / "kafka" / "broker.sh"
@@ -18,6 +19,7 @@ BROKER_SCRIPT = Path(__file__).resolve().parent.parent / "infra" / "kafka" / "br
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logs.setup_from_env(os.environ)  # edge, worker and commands alike (app/logs.py)
     return int(args.run(args) or 0)
 
 
@@ -120,6 +122,7 @@ def _edge(args: argparse.Namespace) -> int:
         host=settings.edge_host,
         port=settings.edge_port,
         log_level="warning",
+        log_config=None,  # uvicorn's loggers go through app/logs.py's handler, not their own
         timeout_graceful_shutdown=3,
     )
     EdgeServer(config).run()

@@ -48,6 +48,8 @@ class Settings:
     edge_subscriber_queue: int = 1024
     # A reader whose socket accepts nothing for this long is disconnected.
     edge_send_timeout_s: float = 30.0
+    # On SIGTERM each open stream ends with `retry: N` (this, plus up to as much at random).
+    edge_drain_retry_ms: int = 250
     # A finished response stays in the edge's memory this long, then only in its directory
     # (where to find it in Kafka, for at most `edge_directory_size` responses).
     edge_finished_keep_s: float = 60.0
@@ -77,6 +79,8 @@ class Settings:
     worker_metrics_port: int = 8001
     # A worker that stops heart-beating loses its partitions after this long.
     worker_session_timeout_s: float = 10.0
+    # On SIGTERM a worker lets its running responses finish for up to this long.
+    worker_drain_s: float = 30.0
     # An in-progress response with no writer write for this long ends with a retriable error.
     response_idle_timeout_s: float = 30.0
     # The writer: how long librdkafka waits to fill a batch (records of many responses share a
@@ -160,6 +164,12 @@ class Settings:
     auth_cache_s: float = 5.0
     # Responses one API key may have in progress on one edge; the next POST gets 429.
     key_max_responses: int = 64
+    # Observability (docs/observability.md): log lines as `text` or `json` (one object a line,
+    # with the response id), the root level; OTLP/HTTP traces to this endpoint (empty: the
+    # standard OTEL_EXPORTER_OTLP_ENDPOINT if set, else no tracing at all).
+    log_format: str = "text"
+    log_level: str = "WARNING"
+    otlp_endpoint: str = ""
     demo_tokens: int = 400
     demo_rate: float = 50.0
     demo_first_token_ms: float = 0.0
@@ -168,6 +178,8 @@ class Settings:
         _check_kafka_security(self)
         if self.plain_code not in ("skip", "announce"):
             raise ValueError("TOKENRELAY_PLAIN_CODE must be skip or announce")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("TOKENRELAY_LOG_FORMAT must be text or json")
         if self.auth not in ("on", "off"):
             raise ValueError("TOKENRELAY_AUTH must be on or off")
         if self.moderation_on_error not in ("block", "allow"):

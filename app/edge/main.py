@@ -1,9 +1,10 @@
 """create_app(settings): the Starlette edge, with its Kafka consumers, producer and storage (for
 replays beyond Kafka's retention) started and stopped by the lifespan.
 
-Shutdown: `close_streams(app)` ends every open SSE stream cleanly (clients reconnect). A server
-should call it when it starts shutting down, before it waits for connections to finish; the
-lifespan's own shutdown calls it as well, for servers that don't.
+Shutdown: `close_streams(app)` ends every open SSE stream cleanly with a `retry:` hint (clients
+reconnect, elsewhere) and turns /healthz to 503. A server should call it when it starts
+shutting down (SIGTERM), before it waits for connections to finish; the lifespan's own
+shutdown calls it as well, for servers that don't. docs/operations.md
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from app import logs
 from app.deadletter import DeadLetters
 from app.edge import access, cors
 from app.edge.archive import Archive
 from app.edge.cached import ResponseCache
 from app.edge.dead_count import DeadLetterCount
 from app.edge.fanout import Fanout
+from app.edge.fanout_metrics import FanoutCollector
 from app.edge.history import History
 from app.edge.limits import Connections
 from app.edge.lookup import Locator
@@ -36,6 +39,9 @@ from app.settings import Settings
 from app.storage.migrate import upgrade_if_sqlite
 from app.storage.store import Store
 from app.topics import ensure_topics
+from app.tracing import Tracing
+
+RESPONSE_PATH = "/v1/responses/"
 
 
 class EdgeApp(Starlette):
@@ -53,6 +59,9 @@ class EdgeApp(Starlette):
     async def _dispatch(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             scope[RAW_SEND] = send
+            path: str = scope.get("path", "")
+            if path.startswith(RESPONSE_PATH):  # this request's log lines carry its rid
+                logs.bind(path[len(RESPONSE_PATH) :].partition("/")[0][:200])
         await super().__call__(scope, receive, send)
 
 
@@ -69,9 +78,11 @@ def create_app(settings: Settings) -> Starlette:
         archive = Archive(store, metrics)
         deadletters = DeadLetters(settings)
         fanout = Fanout(settings, metrics, deadletters)
+        fanout.tracing = tracing = Tracing.from_settings(settings, "tokenrelay-edge")
+        metrics.registry.register(FanoutCollector(fanout))
         pool = ConsumerPool(settings, settings.edge_max_catchup_reads)
         publisher = Publisher(settings)
-        streams = Streams()
+        streams = Streams(settings.edge_drain_retry_ms)
         window = StatsWindow(settings.stats_window_minutes)
         metrics.registry.register(StatsCollector(window))
         stats = StatsReader(settings, window, partitions[settings.stats_topic], deadletters)
@@ -95,6 +106,7 @@ def create_app(settings: Settings) -> Starlette:
             cache=ResponseCache(store, metrics, settings.cache_ttl_s),
             access=access.start(settings, tokens, store, fanout),
             connections=Connections(settings),
+            tracing=tracing,
         )
         settle_heap()
         try:
@@ -108,6 +120,7 @@ def create_app(settings: Settings) -> Starlette:
             await deadletters.stop()
             await publisher.stop()
             await store.close()
+            tracing.shutdown()
 
     return EdgeApp(
         routes=ROUTES,
@@ -118,7 +131,8 @@ def create_app(settings: Settings) -> Starlette:
 
 
 def close_streams(app: Starlette) -> None:
-    """End the app's open SSE streams cleanly; safe from a signal handler or another thread."""
+    """End the app's open SSE streams cleanly and report the edge as draining (/healthz 503);
+    safe from a signal handler or another thread."""
     edge: EdgeState | None = getattr(app.state, "edge", None)
     if edge is not None:
         edge.streams.close_threadsafe()

@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from agents.generation import Generation
+from agents.models.registry import Registry
 from app.errors import DecodeError
-from app.models.registry import Registry
 from app.producer import Publisher
 from app.settings import Settings
 
@@ -27,8 +27,9 @@ class Recorder(Publisher):
         self._loop = asyncio.get_running_loop()
 
     def _produce(
-        self, topic: str, key: str, value: bytes, part: int, report: Any, batch: bool = False
-    ) -> None:
+        self, topic: str, key: str, value: bytes, part: int, report: Any, batch: bool = False,
+        headers: Any = None,
+    ) -> None:  # fmt: skip
         if topic == self.settings.events_topic:
             self.writes.append((key, orjson.loads(value)["type"]))
         target, seq = report.args
@@ -41,7 +42,7 @@ class Recorder(Publisher):
 
 def request(rid: str, tokens: int = 10_000) -> bytes:
     body = {"model": "demo", "input": "x", "params": {"tokens": tokens, "rate": 200}}
-    return orjson.dumps({"rid": rid, **body})
+    return orjson.dumps({"rid": rid, "calls": [{"source": "answer", **body}]})
 
 
 async def generation(concurrency: int = 4) -> AsyncIterator[tuple[Generation, Recorder]]:
