@@ -13,7 +13,10 @@ import pytest
 
 from agents.generation import Generation
 from agents.models.registry import Registry
+from agents.sideread import Folded
+from app import events
 from app.errors import DecodeError
+from app.ordering import Order
 from app.producer import Publisher
 from app.settings import Settings
 
@@ -99,3 +102,29 @@ async def test_a_null_request_record_is_a_decode_error_not_a_crash() -> None:
             with pytest.raises(DecodeError):
                 await gen.take(bad)
         assert recorder.writes == []
+
+
+class Seen:
+    """The side read of an earlier attempt's events: up to seq 11, the last written `ago_s`."""
+
+    def __init__(self, ago_s: float) -> None:
+        self.folded = Folded(order=Order(last=11), last_ts=events.now_ms() - ago_s * 1000)
+
+    async def fold(self, rid: str, partition: int, **kwargs: Any) -> Folded:
+        return self.folded
+
+
+@pytest.mark.parametrize(("ago_s", "ended"), [(1.0, False), (60.0, True)])
+async def test_a_request_delivered_again_leaves_a_live_writer_alone(
+    ago_s: float, ended: bool
+) -> None:
+    # A worker joining or dying makes Faust deliver again a request taken in the last commit
+    # interval; the takeover check ended it while its writer on another worker was still
+    # writing, and both wrote seq 12 and 13 (tests/integration/test_chaos.py found it). Only
+    # an earlier attempt silent for the idle timeout is ended here; a live one is left alone.
+    async for gen, rec in generation():
+        rec.partitions = 4
+        gen.sidereads = Seen(ago_s)  # type: ignore[assignment]
+        writer = rec.response("r", announced=True)
+        assert await gen._started_elsewhere(writer, 0.0)
+        assert rec.of("r") == (["error"] if ended else [])
