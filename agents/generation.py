@@ -3,8 +3,9 @@ in parallel and publishes their text through the producer SDK; a reader of <pref
 stops them on cancel. Generation lives in workers, never in the edge.
 
 Policy (ARCHITECTURE.md, "Generation"): the first call to fail ends the response with its
-`error` and stops the others; a cancel ends it with `cancelled`; a stopping worker ends its
-responses with a retriable `worker_stopped` error; a killed one's are ended by the watchdog.
+`error` and stops the others; a cancel ends it with `cancelled`; a stopping worker lets its
+responses run on for up to TOKENRELAY_WORKER_DRAIN_S (agents/drain.py) and ends those still
+running with a retriable `worker_stopped` error; a killed one's are ended by the watchdog.
 
 A request that reaches this worker after another worker took it (that worker died before its
 offset was committed) is never run twice into one response: if the log already holds events
@@ -23,6 +24,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents import cached
+from agents.drain import Drain
 from agents.metrics import WorkerMetrics
 from agents.models.base import Citation, Item, Limits, ModelAdapter, ToolCall, limited
 from agents.models.registry import Registry
@@ -333,7 +335,12 @@ def _cancel_of(value: bytes | None) -> str | None:
     return record.rid if record.stops else None
 
 
-def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None:
+def register(
+    app: faust.App, settings: Settings, metrics: WorkerMetrics, drain: Drain | None = None
+) -> None:
+    """`drain`: the worker's (agents/drain.py); none, a stop ends running responses at once."""
+    drain = drain or Drain(0.0)
+
     requests = app.topic(
         settings.requests_topic,
         partitions=settings.partitions,
@@ -348,26 +355,16 @@ def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None
         registry = Registry(settings)
         store = Store.connect(settings.database_url)  # no connection until a cache hit
         dead = DeadLetters(settings)
-        async with Publisher(settings) as publisher:
-            publisher.on_finished = metrics.on_finished
-            generation = Generation(settings, publisher, registry, store)
-            metrics.running.set_function(lambda: len(generation.running))
-            cancels = asyncio.create_task(follow_control(settings, generation))
+        publisher = Publisher(settings)
+        await publisher.start()
+        publisher.on_finished = metrics.on_finished
+        generation = Generation(settings, publisher, registry, store)
+        metrics.running.set_function(lambda: len(generation.running))
+        cancels = asyncio.create_task(follow_control(settings, generation))
+
+        async def close() -> None:
             try:
-                async for event in stream.events():
-                    message = event.message
-                    try:
-                        # faust gives the record's timestamp in seconds
-                        await generation.take(message.value, message.timestamp * 1000)
-                    except Exception as exc:  # this group reads each request once: once
-                        # A record no response can be made of; any other fault is a bug, but
-                        # of this request only: the agent goes on with the next.
-                        log.log(logging.WARNING if isinstance(exc, DecodeError) else logging.ERROR,
-                                "dead-lettering request %s/%d/%d: %r", message.topic,
-                                message.partition, message.offset, exc)  # fmt: skip
-                        dead.put(message.topic, message.partition, message.offset, message.key,
-                                 message.value, str(exc))  # fmt: skip
-            finally:
+                await drain.settle(generation.running)  # cancels still land meanwhile
                 cancels.cancel()
                 await asyncio.gather(cancels, return_exceptions=True)
                 await generation.stop()
@@ -375,3 +372,22 @@ def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None
                 await registry.aclose()
                 await store.close()
                 await dead.stop()
+            finally:
+                await publisher.stop()
+
+        try:
+            async for event in stream.events():
+                message = event.message
+                try:
+                    # faust gives the record's timestamp in seconds
+                    await generation.take(message.value, message.timestamp * 1000)
+                except Exception as exc:  # this group reads each request once: once
+                    # A record no response can be made of; any other fault is a bug, but
+                    # of this request only: the agent goes on with the next.
+                    log.log(logging.WARNING if isinstance(exc, DecodeError) else logging.ERROR,
+                            "dead-lettering request %s/%d/%d: %r", message.topic,
+                            message.partition, message.offset, exc)  # fmt: skip
+                    dead.put(message.topic, message.partition, message.offset, message.key,
+                             message.value, str(exc))  # fmt: skip
+        finally:
+            await drain.later(close())  # while draining: after Faust has left the group

@@ -258,7 +258,10 @@ async def list_models(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    live = _state(request).fanout.live
+    edge = _state(request)
+    if edge.streams.draining:  # SIGTERM: a balancer takes this edge out at once
+        return JSONResponse({"live": False}, status_code=503)
+    live = edge.fanout.live
     return JSONResponse({"live": live}, status_code=200 if live else 503)
 
 
