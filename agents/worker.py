@@ -48,6 +48,11 @@ def run_worker(settings: Settings) -> int:
     # costs more CPU than sequencing the event.
     for name in ("faust", "aiokafka", "mode"):
         logging.getLogger(name).setLevel(logging.INFO)
-    worker = DrainingWorker(app, drain, settings.requests_topic, loglevel="warning", quiet=True)
+    # Logging is app/logs.py's (set up by the CLI), not Faust's own colour handler.
+    worker = DrainingWorker(
+        app, drain, settings.requests_topic, loglevel="warning", quiet=True,
+        override_logging=False,
+    )  # fmt: skip
+    worker.spinner = None  # Faust's terminal spinner writes escape codes into the log
     worker.execute_from_commandline()
     return 0

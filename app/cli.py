@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 from typing import Any
 
-from app import cli_api, infra
+from app import cli_api, infra, logs
 from app.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logs.setup_from_env(os.environ)  # edge, worker and commands alike (app/logs.py)
     return int(args.run(args) or 0)
 
 
@@ -114,6 +116,7 @@ def _edge(args: argparse.Namespace) -> int:
         host=settings.edge_host,
         port=settings.edge_port,
         log_level="warning",
+        log_config=None,  # uvicorn's loggers go through app/logs.py's handler, not their own
         timeout_graceful_shutdown=3,
     )
     EdgeServer(config).run()

@@ -73,6 +73,8 @@ def run(settings: Settings, demo_url: str) -> int:
         **os.environ,
         "TOKENRELAY_EDGE_HOST": settings.edge_host,
         "TOKENRELAY_EDGE_PORT": str(settings.edge_port),
+        # The logs go to files: JSON lines (with each response's id) unless said otherwise.
+        "TOKENRELAY_LOG_FORMAT": os.environ.get("TOKENRELAY_LOG_FORMAT") or "json",
     }
     own_broker = not os.environ.get("TOKENRELAY_KAFKA")
     started_broker: bool | None = False
