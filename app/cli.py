@@ -8,13 +8,10 @@ import asyncio
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-from app import cli_api, logs
+from app import cli_api, infra, logs
 from app.settings import Settings
-
-BROKER_SCRIPT = Path(__file__).resolve().parent.parent / "infra" / "kafka" / "broker.sh"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +89,8 @@ def _openapi(args: argparse.Namespace) -> int:
 
 
 def _broker(args: argparse.Namespace) -> int:
-    return subprocess.call(["bash", str(BROKER_SCRIPT), args.action])
+    script = ["bash", str(infra.broker_script()), args.action]  # app/infra.py: checkout or wheel
+    return subprocess.call(script, env=infra.broker_env(Settings.from_env()))
 
 
 def _worker(args: argparse.Namespace) -> int:

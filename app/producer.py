@@ -63,7 +63,9 @@ def too_large(exc: BaseException) -> bool:
     if not isinstance(exc, KafkaException) or not exc.args:
         return False
     code = getattr(exc.args[0], "code", lambda: None)()
-    return code in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._MSG_SIZE_TOO_LARGE)
+    # librdkafka refuses an oversized record itself with the broker's code; there is no local
+    # `_MSG_SIZE_TOO_LARGE` (naming one raised AttributeError for every other Kafka fault).
+    return bool(code == KafkaError.MSG_SIZE_TOO_LARGE)
 
 
 class Publisher:

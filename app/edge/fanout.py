@@ -375,7 +375,10 @@ async def _fetch(consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
     """The next batch; aiokafka reconnects by itself, so a fetch error must not end a reader."""
     while True:
         try:
-            return await consumer.getmany(timeout_ms=1000, max_records=5000)
+            batch: dict[TopicPartition, list[Any]] = await consumer.getmany(
+                timeout_ms=1000, max_records=5000
+            )
+            return batch
         except KafkaError as exc:
             log.warning("fetch failed, retrying: %r", exc)
             await asyncio.sleep(1.0)

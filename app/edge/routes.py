@@ -137,7 +137,7 @@ async def create_response(request: Request) -> Response:
 
 
 @access.reads_response
-async def stream_events(request: Request) -> Response:
+async def stream_events(request: Request) -> Response | EventStream:
     edge = _state(request)
     after = sse.parse_cursor(
         request.headers.get("last-event-id"), request.query_params.get("after")
@@ -174,7 +174,7 @@ def _sse(edge: EdgeState, body: Body[bytes]) -> EventStream:
 
 
 @access.reads_streams
-async def stream_many(request: Request) -> Response:
+async def stream_many(request: Request) -> Response | EventStream:
     """Several responses on one connection (multiplex.py); statuses as on the single stream."""
     edge = _state(request)
     streams = multiplex.parse_streams(
