@@ -188,7 +188,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _cluster(args: argparse.Namespace) -> int:
-    import os
+    from pathlib import Path
 
     from app import cluster, cluster_up, up
     from app.storage import migrate

@@ -21,9 +21,9 @@ from typing import IO
 
 import httpx
 
-from app import cluster_nginx
+from app import cluster_nginx, infra
 from app.settings import PREFIX, Settings
-from app.up import BROKER_SCRIPT, EDGE_READY_S, POLL_S, TAIL_LINES, WORKER_READY_S
+from app.up import EDGE_READY_S, POLL_S, TAIL_LINES, WORKER_READY_S
 
 REPLICATION = 3
 # Three JVMs beside two workers, two edges and whatever else the machine runs: small heaps.
@@ -176,7 +176,7 @@ class Cluster:
         log = (self.logs / f"broker-{i + 1}-{action}.log").open("wb")
         with log:
             return subprocess.Popen(
-                ["bash", str(BROKER_SCRIPT), action], env=self.broker_env(i),
+                ["bash", str(infra.broker_script()), action], env=self.broker_env(i),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 

@@ -8,7 +8,14 @@ import os
 import shutil
 from pathlib import Path
 
-CONF = Path(__file__).resolve().parent.parent / "infra" / "nginx" / "tokenrelay.conf"
+from app import infra
+
+
+def conf() -> Path:
+    """infra/nginx/tokenrelay.conf, in a checkout or an installed wheel (app/infra.py)."""
+    return infra.root() / "nginx" / "tokenrelay.conf"
+
+
 LISTEN = "listen 127.0.0.1:8080;"
 UPSTREAM = "server 127.0.0.1:8000 max_fails=1 fail_timeout=5s;"
 
@@ -46,13 +53,13 @@ def write_config(directory: Path, port: int, edge_ports: list[int]) -> Path:
     """nginx.conf (and tokenrelay.conf beside it) in `directory`, listening on 127.0.0.1:`port`
     and proxying to the edges on `edge_ports`; returns the main file's path."""
     directory.mkdir(parents=True, exist_ok=True)
-    text = CONF.read_text()
+    text = conf().read_text()
     servers = "\n    ".join(
         f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in edge_ports
     )
     for old, new in ((LISTEN, f"listen 127.0.0.1:{port};"), (UPSTREAM, servers)):
         if old not in text:  # the shipped file changed: say so rather than proxy elsewhere
-            raise RuntimeError(f"{CONF} no longer has {old!r}: update app/cluster_nginx.py")
+            raise RuntimeError(f"{conf()} no longer has {old!r}: update app/cluster_nginx.py")
         text = text.replace(old, new)
     (directory / "tokenrelay.conf").write_text(text)
     # As root, nginx's workers would switch to `nobody`, who cannot write this dir.

@@ -51,7 +51,7 @@ def test_every_node_gets_the_same_cluster_id(tmp_path: Path) -> None:
 def test_nginx_config_is_the_shipped_one_with_both_edges(tmp_path: Path) -> None:
     main = cluster_nginx.write_config(tmp_path, 18080, [18000, 18010])
     conf = (tmp_path / "tokenrelay.conf").read_text()
-    shipped = cluster_nginx.CONF.read_text()
+    shipped = cluster_nginx.conf().read_text()
     assert "listen 127.0.0.1:18080;" in conf and cluster_nginx.LISTEN not in conf
     assert "server 127.0.0.1:18000 max_fails=1" in conf
     assert "server 127.0.0.1:18010 max_fails=1" in conf
