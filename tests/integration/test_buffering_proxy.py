@@ -13,7 +13,7 @@ reader's cached copy from the start, so it sees every event twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -76,7 +76,7 @@ server {
 
 
 @pytest.fixture
-async def cdn(stack: Stack, tmp_path: Path) -> Iterator[Nginx]:
+async def cdn(stack: Stack, tmp_path: Path) -> AsyncIterator[Nginx]:
     edge = await stack.edge()
     conf = CDN.replace("@EDGE@", str(edge.port)).replace("@STRIP@", str(free_port()))
     proxy = Nginx(tmp_path, [], conf=conf)
