@@ -28,6 +28,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SAMPLE_S = 10.0
 TICK_S = 10.0
 DRAIN_S = 60.0  # after the last minute, in-flight responses get this long to end
+QUIET_EXTRA_S = 30.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +135,14 @@ async def _main(args: argparse.Namespace) -> int:
                     f" {s.get('worker_rss', 0) / 2**20:.0f} MiB; fds edge {s.get('edge_fds')}"
                     f" / worker {s.get('worker_fds')}"
                 )
+        # Quiet: no load, until every finished response has left the edge's memory (it keeps
+        # them edge_finished_keep_s). Its per-response gauges must be back to zero: every
+        # per-response map emptied itself.
+        quiet_s = stack.settings.edge_finished_keep_s + QUIET_EXTRA_S
+        _log(f"load ended; {quiet_s:.0f} s quiet before the idle snapshot")
+        await asyncio.sleep(quiet_s)
+        snapshots["idle"] = await asyncio.to_thread(_edge_metrics, stack.port)
+        info["quiet_s"] = quiet_s
         sampler.cancel()
         await asyncio.gather(sampler, return_exceptions=True)
         info["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

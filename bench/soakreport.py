@@ -149,6 +149,7 @@ def _markdown(data: dict[str, Any], v: dict[str, Any], rows: list[dict[str, Any]
         f"{total_err} errors; {info.get('load_result', {}).get('unfinished', '?')} readers "
         "still open when the drain ended.",
         "",
+        *_gauges(data),
         "## Per minute",
         "",
         "| minute | tokens/s | responses ended | errors | p50 ms | p99 ms | edge RSS MiB "
@@ -171,6 +172,40 @@ def _markdown(data: dict[str, Any], v: dict[str, Any], rows: list[dict[str, Any]
         "",
     ]
     return "\n".join(lines)
+
+
+GAUGES = {
+    "tokenrelay_edge_connections": "open SSE streams",
+    "tokenrelay_edge_tracked_responses": "responses in memory",
+    "tokenrelay_edge_buffered_bytes": "bytes in rings",
+    "tokenrelay_edge_directory_entries": "directory entries (bounded LRU)",
+}
+
+
+def _gauges(data: dict[str, Any]) -> list[str]:
+    """The edge's per-response gauges at the end of warm-up, at the end of the load and after
+    the quiet period: what the memory holds, and that it lets go."""
+    snaps = data.get("edge_metrics", {})
+    if not snaps:
+        return []
+    cols = [c for c in ("warm", "end", "idle") if c in snaps]
+    quiet = data["info"].get("quiet_s")
+    lines = [
+        "The edge's own gauges (its /metrics) at the end of the warm-up, at the end of the load"
+        + (
+            f", and after {quiet:.0f} s with no load (longer than it keeps a finished response)"
+            if quiet
+            else ""
+        )
+        + ":",
+        "",
+        "| edge gauge | " + " | ".join(cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    for key, label in GAUGES.items():
+        vals = [snaps[c].get(key) for c in cols]
+        lines.append(f"| {label} | " + " | ".join(_int(v) for v in vals) + " |")
+    return [*lines, ""]
 
 
 def _plot(data: dict[str, Any], v: dict[str, Any], path: Path) -> None:
