@@ -93,6 +93,11 @@ def _markdown(data: dict[str, Any], v: dict[str, Any], rows: list[dict[str, Any]
     total_err = sum(r["errors"] for r in rows)
     total_gaps = sum(r["gaps"] for r in rows)
     loads = [s["load1"] for s in data["samples"]]
+    kinds: dict[str, int] = {}
+    for tick in data["ticks"]:
+        for kind, n in tick["errors"].items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    by_kind = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
     lines = [
         "# Soak",
         "",
@@ -146,7 +151,8 @@ def _markdown(data: dict[str, Any], v: dict[str, Any], rows: list[dict[str, Any]
         "",
         f"Delivery: {total_done} responses ended ({total_exact} exact: every token, in order, "
         f"then `done`), {total_tokens:,} tokens delivered, {total_gaps} sequence gaps, "
-        f"{total_err} errors; {info.get('load_result', {}).get('unfinished', '?')} readers "
+        f"{total_err} errors{f' ({by_kind})' if by_kind else ''}; "
+        f"{info.get('load_result', {}).get('unfinished', '?')} readers "
         "still open when the drain ended.",
         "",
         *_gauges(data),
