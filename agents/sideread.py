@@ -75,21 +75,16 @@ class SideReader:
     async def _read(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, end: int, key: bytes, out: Folded
     ) -> None:
-        await asyncio.sleep(0)  # an await before the read can end (consumers.reading)
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
-            for record in batch.get(tp, []):
-                if record.offset >= end or record.key != key:
-                    continue
-                try:
-                    event = events.decode(record.value)
-                except DecodeError:
-                    continue
-                if out.order.accept(event):
-                    out.offsets[event.seq] = record.offset
-                    out.last_ts = event.ts
-                    if event.terminal:
-                        out.final_type = event.type
+        async for record in consumers.keyed(consumer, tp, end, key):
+            try:
+                event = events.decode(record.value)
+            except DecodeError:
+                continue
+            if out.order.accept(event):
+                out.offsets[event.seq] = record.offset
+                out.last_ts = event.ts
+                if event.terminal:
+                    out.final_type = event.type
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:

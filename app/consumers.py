@@ -1,5 +1,6 @@
 """consumers.stop(consumer): stop an aiokafka consumer whatever state a broker fault left it in;
-consumers.reading(consumer, tp, offset): a read of one partition that gives the partition back.
+consumers.reading(consumer, tp, offset): a read of one partition that gives the partition back;
+consumers.keyed(consumer, tp, end, key): one key's records of an assigned partition, up to `end`.
 
 aiokafka 0.14's `Fetcher.close` cancels its own fetch tasks and then awaits them, so a consumer
 stopped while a fetch was backing off after a broker fault raises CancelledError out of
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +50,25 @@ async def reading(
         yield
     finally:
         consumer.unsubscribe()
+
+
+async def keyed(
+    consumer: AIOKafkaConsumer,
+    tp: TopicPartition,
+    end: int,
+    key: bytes,
+    *,
+    until_ms: float = math.inf,
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """`key`'s records of `tp`, already assigned and positioned, in offset order, up to offset
+    `end` or the first record (of any key) written after `until_ms` (log time). The side reads
+    (a response's events, an id's index records) share this loop; the caller stops early by
+    leaving it."""
+    await asyncio.sleep(0)  # an await before the read can end (reading(), pool.read_from)
+    while await consumer.position(tp) < end:
+        batch = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
+        for record in batch.get(tp, []):
+            if record.offset >= end or record.timestamp > until_ms:
+                return
+            if record.key == key:
+                yield record

@@ -81,18 +81,13 @@ async def _scan(consumer: AIOKafkaConsumer, tp: TopicPartition, rid: str) -> Ind
         start = end if found is None else found.offset
     if start >= end:
         return None
-    key, latest = rid.encode(), None
+    latest = None
     async with consumers.reading(consumer, tp, start):
-        await asyncio.sleep(0)  # consumers.reading: the read must await before it ends
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
-            for record in batch.get(tp, []):
-                if record.offset >= end or record.key != key:
-                    continue
-                try:
-                    latest = index.decode(record.value)
-                except DecodeError:
-                    continue
-                if latest.terminal:
-                    return latest
+        async for record in consumers.keyed(consumer, tp, end, rid.encode()):
+            try:
+                latest = index.decode(record.value)
+            except DecodeError:
+                continue
+            if latest.terminal:
+                return latest
     return latest

@@ -22,7 +22,7 @@ import time
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from app import ids, index
+from app import consumers, ids, index
 from app.edge.archive import Archive
 from app.edge.fanout import Fanout
 from app.edge.metrics import Metrics
@@ -134,17 +134,11 @@ class Locator:
             if start >= end:
                 return None  # never assign without fetching (pool.py, read_from)
             read_from(consumer, tp, start)
-            position, latest = start, None
-            while position < end:
-                batch = await consumer.getmany(tp, timeout_ms=500, max_records=5000)
-                for record in batch.get(tp, []):
-                    if record.offset >= end or record.timestamp > stop_ts:
-                        return latest
-                    if record.key == key:
-                        latest = _merge(latest, record.value, rid)
-                        if latest is not None and latest.terminal:
-                            return latest  # nothing after its end adds anything
-                position = await consumer.position(tp)
+            latest = None
+            async for record in consumers.keyed(consumer, tp, end, key, until_ms=stop_ts):
+                latest = _merge(latest, record.value, rid)
+                if latest is not None and latest.terminal:
+                    return latest  # nothing after its end adds anything
         return latest
 
 
