@@ -18,11 +18,11 @@ import httpx
 import orjson
 import psutil
 
-from bench import machine
+from bench import machine, memtrace
 from bench.loadproc import LoadProc
-from bench.procs import Children, raise_nofile
+from bench.procs import Children, raise_nofile, wait_until
 from bench.soakreport import write_report
-from bench.stack import Broker, TokenRelay
+from bench.stack import Broker, TokenRelay, _env, _healthy
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SAMPLE_S = 10.0
@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         help="excluded from the verdict (default: 5, or a third of a shorter run)",
+    )
+    parser.add_argument(
+        "--trace-edge",
+        action="store_true",
+        default=env.get("SOAK_TRACE_EDGE", "") not in ("", "0"),
+        help="run the edge under tracemalloc (bench/memtrace.py): what grew, by source line",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--kafka", help="use this broker instead of starting one")
@@ -83,6 +89,10 @@ async def _main(args: argparse.Namespace) -> int:
         await broker.start()
         stack = TokenRelay(children, broker.bootstrap, workdir)
         await stack.start()
+        traces = workdir / "memtrace"
+        if args.trace_edge:
+            await _traced_edge(children, stack, traces)
+        info["trace_edge"] = args.trace_edge
         pids = stack.pids()
         _log(f"stack up: broker {broker.bootstrap}, worker {pids['worker']}, edge {pids['edge']}")
         load = LoadProc(
@@ -123,6 +133,7 @@ async def _main(args: argparse.Namespace) -> int:
             for when, at in (("warm", args.warmup_minutes * 60), ("end", args.minutes * 60 - 5)):
                 if when not in snapshots and got["t"] >= at:
                     snapshots[when] = await asyncio.to_thread(_edge_metrics, stack.port)
+                    _trace(stack, args.trace_edge)
             if len(ticks) % 6 == 0:
                 last = ticks[-6:]
                 s = samples[-1] if samples else {}
@@ -142,12 +153,19 @@ async def _main(args: argparse.Namespace) -> int:
         _log(f"load ended; {quiet_s:.0f} s quiet before the idle snapshot")
         await asyncio.sleep(quiet_s)
         snapshots["idle"] = await asyncio.to_thread(_edge_metrics, stack.port)
+        _trace(stack, args.trace_edge)
         info["quiet_s"] = quiet_s
         sampler.cancel()
         await asyncio.gather(sampler, return_exceptions=True)
         info["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         info["load_after"] = os.getloadavg()
         data = {"info": info, "samples": samples, "ticks": ticks, "edge_metrics": snapshots}
+        if args.trace_edge:
+            await asyncio.sleep(10)  # the last snapshot being written
+            data["memtrace"] = {
+                "end": memtrace.compare(traces, 0, 1),
+                "idle": memtrace.compare(traces, 0, 2),
+            }
         (args.out / "soak.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
         flat = write_report(data, args.out)
         _log(f"wrote {args.out / 'soak.md'} and soak.png: {'flat' if flat else 'NOT flat'}")
@@ -175,6 +193,24 @@ async def _sample(procs: dict[str, psutil.Process], t0: float, out: list[dict[st
                 pass  # gone: the load's failure reports it
         out.append(row)
         await asyncio.sleep(max(0.0, t0 + len(out) * SAMPLE_S - time.monotonic()))
+
+
+async def _traced_edge(children: Children, stack: TokenRelay, traces: Path) -> None:
+    """Replace the stack's edge by the same edge under tracemalloc, on the same port."""
+    assert stack.edge is not None
+    stack.edge.stop()
+    stack.edge = children.python(
+        "edge",
+        ["-m", "bench.memtrace", str(traces), "edge", "--host", "127.0.0.1",
+         "--port", str(stack.port)],
+        _env(stack.settings),
+    )  # fmt: skip
+    await wait_until(lambda: _healthy(stack.port), stack.edge, 90, "traced edge /healthz 200")
+
+
+def _trace(stack: TokenRelay, on: bool) -> None:
+    if on and stack.edge is not None:
+        os.kill(stack.edge.pid, memtrace.SIGNAL)
 
 
 def _edge_metrics(port: int) -> dict[str, float]:

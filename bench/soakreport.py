@@ -156,6 +156,7 @@ def _markdown(data: dict[str, Any], v: dict[str, Any], rows: list[dict[str, Any]
         "still open when the drain ended.",
         "",
         *_gauges(data),
+        *_memtrace(data),
         "## Per minute",
         "",
         "| minute | tokens/s | responses ended | errors | p50 ms | p99 ms | edge RSS MiB "
@@ -211,6 +212,43 @@ def _gauges(data: dict[str, Any]) -> list[str]:
     for key, label in GAUGES.items():
         vals = [snaps[c].get(key) for c in cols]
         lines.append(f"| {label} | " + " | ".join(_int(v) for v in vals) + " |")
+    return [*lines, ""]
+
+
+def _memtrace(data: dict[str, Any]) -> list[str]:
+    """The traced edge (bench/memtrace.py): Python's own allocations at the end of the warm-up,
+    of the load and after the quiet period, and the source lines that grew the most."""
+    trace = data.get("memtrace")
+    if not trace:
+        return []
+    warm, end, idle = trace["end"]["from"], trace["end"]["to"], trace["idle"]["to"]
+    lines = [
+        "### What the edge's Python heap held (tracemalloc)",
+        "",
+        "This run's edge ran under tracemalloc (`--trace-edge`), which adds its own tables "
+        "to the RSS above and slows every allocation.",
+        "",
+        "| | warm | end | idle |",
+        "|---|---|---|---|",
+        "| traced bytes (Python allocations) | "
+        + " | ".join(_mib(x["traced_bytes"]) + " MiB" for x in (warm, end, idle))
+        + " |",
+        "| objects tracked by the gc | "
+        + " | ".join(f"{x['gc_objects']:,}" for x in (warm, end, idle))
+        + " |",
+        "",
+        "Source lines whose allocations grew most from the end of the warm-up to the end of the "
+        "load:",
+        "",
+        "| where | grew by | held at end | blocks grown |",
+        "|---|---|---|---|",
+    ]
+    for row in trace["end"]["top"][:8]:
+        where = row["where"].split("site-packages/")[-1].split("/wt/soak/")[-1]
+        lines.append(
+            f"| `{where}` | {row['size_diff'] / 1024:+,.0f} KiB | {row['size'] / 1024:,.0f} KiB "
+            f"| {row['count_diff']:+,} |"
+        )
     return [*lines, ""]
 
 
