@@ -21,7 +21,7 @@ import psutil
 from bench import machine, memtrace
 from bench.loadproc import LoadProc
 from bench.procs import Children, raise_nofile, wait_until
-from bench.soakreport import write_report
+from bench.soakreport import compact, write_report
 from bench.stack import Broker, TokenRelay, _env, _healthy
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -166,6 +166,7 @@ async def _main(args: argparse.Namespace) -> int:
                 "end": memtrace.compare(traces, 0, 1),
                 "idle": memtrace.compare(traces, 0, 2),
             }
+        compact(data)
         (args.out / "soak.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
         flat = write_report(data, args.out)
         _log(f"wrote {args.out / 'soak.md'} and soak.png: {'flat' if flat else 'NOT flat'}")

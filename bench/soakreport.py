@@ -58,14 +58,17 @@ def minutes(data: dict[str, Any]) -> list[dict[str, Any]]:
     (median of that minute's samples)."""
     rows: dict[int, dict[str, Any]] = {}
     for tick in data["ticks"]:
-        m = int((tick["t"] - 1.0) // 60)  # a tick at 60.01 s covers 50-60 s: minute 0
+        m = minute_of(tick)
         row = rows.setdefault(m, {"minute": m + 1, "hist": Histogram(), "errors": 0, "n": 0})
-        row["hist"].merge(Histogram.from_json(tick["hist"]))
+        if "hist" in tick:
+            row["hist"].merge(Histogram.from_json(tick["hist"]))
         row["n"] += 1
         for k in ("tokens", "completed", "exact", "started", "gaps", "mismatched"):
             row[k] = row.get(k, 0) + tick[k]
         row["errors"] += sum(tick["errors"].values())
         row["seconds"] = min(60.0, tick["t"] - m * 60)
+    for m, raw in data.get("minute_hists", {}).items():
+        rows[int(m)]["hist"].merge(Histogram.from_json(raw))
     for m, row in rows.items():
         at = [s for s in data["samples"] if m * 60 <= s["t"] < (m + 1) * 60]
         for key in (*METRICS, "load1"):
@@ -73,6 +76,25 @@ def minutes(data: dict[str, Any]) -> list[dict[str, Any]]:
             row[key] = statistics.median(vals) if vals else None
         row["p50"], row["p99"] = row["hist"].percentile(50), row["hist"].percentile(99)
     return [rows[m] for m in sorted(rows)]
+
+
+def minute_of(tick: dict[str, Any]) -> int:
+    return int((tick["t"] - 1.0) // 60)  # a tick at 60.01 s covers 50-60 s: minute 0
+
+
+def compact(data: dict[str, Any]) -> None:
+    """Merge the ticks' latency histograms into one per minute (what the report uses): the
+    JSON stays small enough to commit."""
+    out: dict[str, Histogram] = {}
+    for tick in data["ticks"]:
+        if "hist" in tick:
+            hist = Histogram.from_json(tick.pop("hist"))
+            out.setdefault(str(minute_of(tick)), Histogram()).merge(hist)
+    merged = data.setdefault("minute_hists", {})
+    for m, hist in out.items():
+        if m in merged:
+            hist.merge(Histogram.from_json(merged[m]))
+        merged[m] = hist.to_json()
 
 
 def write_report(data: dict[str, Any], out: Path) -> bool:
