@@ -128,7 +128,7 @@ class Soak:
                     exact = kind == "done" and pos == ends[tokens - 1]
                     tick.exact += exact
                     if kind != "done":
-                        tick.error(f"ended_{kind}")
+                        tick.error(f"ended_{kind}_{data.get('code') or ''}".rstrip("_"))
                     return exact
         self.tick.error("eof_before_end")
         return False
