@@ -5,13 +5,17 @@ from __future__ import annotations
 import faust
 
 from agents import generation, persist, stats, views, watchdog
+from agents.drain import Drain
 from agents.metrics import WorkerMetrics
 from app import kafka_security
 from app.settings import Settings
 
 
-def make_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faust.App:
-    """The worker's Faust app; `metrics` (a fresh one by default) is fed by its agents."""
+def make_app(
+    settings: Settings, metrics: WorkerMetrics | None = None, drain: Drain | None = None
+) -> faust.App:
+    """The worker's Faust app; `metrics` (a fresh one by default) is fed by its agents; `drain`
+    (agents/drain.py) lets its running responses finish when it stops."""
     metrics = metrics or WorkerMetrics()
     app = faust.App(
         f"{settings.topic_prefix}-worker",
@@ -39,7 +43,7 @@ def make_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faust.
         "tokenrelay_worker_watchdog", "What the watchdog did (ended: silent responses it ended)",
         lambda: dog.counts,
     )  # fmt: skip
-    generation.register(app, settings, metrics)
+    generation.register(app, settings, metrics, drain)
     views.register(app, settings)
     stats.register(app, settings)
     metrics.counts(

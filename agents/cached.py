@@ -18,9 +18,11 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
+from agents.models.base import Citation, Item, ModelAdapter, ToolCall
 from app import events
 from app.cache import RECORDED, CacheHit
-from app.models.base import Call, Citation, Item, ModelAdapter, ToolCall, UpstreamError
+from app.contract.requests import Call
+from app.errors import CacheUnavailable
 from app.storage.records import RAW
 from app.storage.store import Store
 
@@ -93,8 +95,4 @@ async def load(store: Store | None, hit: CacheHit) -> StoredAnswer:
             raise LookupError(f"{hit.rid} is not stored")
         return StoredAnswer(plan(values, hit.pace))
     except Exception as exc:  # not stored, undecodable, or any fault of the database driver
-        raise UpstreamError(
-            f"the cached response {hit.rid} could not be read: {exc}",
-            code="cache_unavailable",
-            retriable=True,
-        ) from None
+        raise CacheUnavailable(f"the cached response {hit.rid} could not be read: {exc}") from None

@@ -13,13 +13,13 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.recording import Read
 from app import consumers, events, kafka_security
+from app.contract import requests
+from app.contract.index import IndexRecord
 from app.errors import DecodeError
-from app.index import IndexRecord
 from app.ordering import Order
 from app.settings import Settings
 from app.storage.records import RAW
@@ -132,11 +132,11 @@ class Collector:
                         if rid is None:
                             continue
                         try:
-                            value = orjson.loads(rec.value or b"")
-                        except orjson.JSONDecodeError:
+                            request = requests.decode(rec.value)
+                        except DecodeError:
                             continue
-                        if isinstance(value, dict) and value.get("rid") == rid:
-                            reads[rid].request = value
+                        if request.rid == rid:
+                            reads[rid].request = request.to_dict()
                     position = await consumer.position(tp)
 
     async def _since(self, tp: TopicPartition, created_ms: float, end: int) -> int:

@@ -3,8 +3,9 @@ in parallel and publishes their text through the producer SDK; a reader of <pref
 stops them on cancel. Generation lives in workers, never in the edge.
 
 Policy (ARCHITECTURE.md, "Generation"): the first call to fail ends the response with its
-`error` and stops the others; a cancel ends it with `cancelled`; a stopping worker ends its
-responses with a retriable `worker_stopped` error; a killed one's are ended by the watchdog.
+`error` and stops the others; a cancel ends it with `cancelled`; a stopping worker lets its
+responses run on for up to TOKENRELAY_WORKER_DRAIN_S (agents/drain.py) and ends those still
+running with a retriable `worker_stopped` error; a killed one's are ended by the watchdog.
 
 A request that reaches this worker after another worker took it (that worker died before its
 offset was committed) is never run twice into one response: if the log already holds events
@@ -18,32 +19,32 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
 
 import faust
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents import cached
+from agents.drain import Drain
 from agents.metrics import WorkerMetrics
+from agents.models.base import Citation, Item, Limits, ModelAdapter, ToolCall, limited
+from agents.models.registry import Registry
 from agents.sideread import SideReader
-from app import cache, consumers, control, events, kafka_security
+from app import cache, consumers, events, kafka_security
+from app.contract import control, requests
+from app.contract.requests import Call
 from app.deadletter import DeadLetters
-from app.errors import BadRequest, DecodeError
-from app.ids import partition_for
-from app.models.base import (
-    Call,
-    Citation,
-    Item,
-    Limits,
-    ModelAdapter,
-    ToolCall,
+from app.errors import (
+    BadCalls,
+    BadRequest,
+    DecodeError,
+    GenerationFailed,
+    ProducerLost,
     UpstreamError,
-    limited,
+    WorkerStopped,
 )
-from app.models.calls import ANSWER, parse_calls
-from app.models.registry import Registry
+from app.ids import partition_for
 from app.producer import Publisher, ResponseWriter
+from app.request.calls import ANSWER, parse_calls
 from app.settings import Settings
 from app.storage.store import Store
 from app.topics import ensure_topics
@@ -129,7 +130,7 @@ async def run_response(
         if cancel_requested():
             await writer.cancelled()
             return
-        stopping = UpstreamError("the worker is stopping", code="worker_stopped", retriable=True)
+        stopping = WorkerStopped("the worker is stopping")
         await fail(writer, stopping)
         raise
     failures = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
@@ -141,7 +142,7 @@ async def run_response(
     exc = first.exception()
     if not isinstance(exc, UpstreamError):
         log.error("model call %s of %s failed", first.get_name(), writer.rid, exc_info=exc)
-        exc = UpstreamError(f"model call failed: {exc!r}", code="generation_failed", retriable=True)
+        exc = GenerationFailed(f"model call failed: {exc!r}")
     await fail(writer, exc, first.get_name())
 
 
@@ -176,14 +177,14 @@ class Generation:
         """Start one request; waits for free slots (so requests wait in Kafka, not here).
         `written_ms` is when Kafka stored the request (its record timestamp). DecodeError for
         a record that is not a request (the agent dead-letters it)."""
-        request = decode_request(value)
-        rid = request["rid"]
+        request = requests.decode(value)
+        rid = request.rid
         # The edge wrote the response's `open` index record when it created the request.
         writer = self.publisher.response(rid, announced=True)
-        views = request.get("views")
-        if isinstance(views, list) and all(isinstance(v, str) for v in views):
-            writer.views = tuple(views)
-        hit = cache.hit_of(request)  # the edge found a stored answer: replay it, no model call
+        if request.views:
+            writer.views = request.views
+        # The edge found a stored answer: replay it, no model call.
+        hit = cache.hit_of(request.cache_hit)
         if hit is not None:
             writer.cached_from = hit.rid  # in its terminal index record too, as in `open`
         if rid in self.running:
@@ -192,9 +193,9 @@ class Generation:
             await writer.cancelled()  # the cancel overtook the request
             return
         try:
-            calls = parse_calls(request, self.settings.generation_max_calls)
+            calls = parse_calls({"calls": request.calls}, self.settings.generation_max_calls)
         except BadRequest as exc:  # the edge validates; this came from somewhere else
-            await fail(writer, UpstreamError(str(exc), code="bad_request", retriable=False))
+            await fail(writer, BadCalls(str(exc)))
             return
         # One slot per call; a response wider than the whole worker takes every slot.
         need = min(len(calls), self.settings.generation_concurrency)
@@ -272,7 +273,9 @@ class Generation:
             log.warning("%s was started by a worker that died; ending it", writer.rid)
             writer.seq = seen.order.last
             await writer.error(
-                "the worker running this response stopped", retriable=True, code="producer_lost"
+                "the worker running this response stopped",
+                retriable=ProducerLost.retriable,
+                code=ProducerLost.code,
             )
         return True
 
@@ -321,34 +324,23 @@ async def _read_control(settings: Settings, generation: Generation) -> None:
         await consumers.stop(consumer)
 
 
-def decode_request(value: bytes | None) -> dict[str, Any]:
-    """A generation request as the edge writes it: an object with a non-empty string `rid`
-    (its calls are checked by parse_calls, and a bad one ends that response with an error)."""
-    try:
-        request: Any = orjson.loads(value or b"")
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(f"not JSON: {exc}") from None
-    if not isinstance(request, dict) or not isinstance(request.get("rid"), str):
-        raise DecodeError("a request is an object with a string `rid`")
-    if not request["rid"]:
-        raise DecodeError("a request's `rid` is empty")
-    return request
-
-
 def _cancel_of(value: bytes | None) -> str | None:
     """The response a record cancels; None for anything else (the persist group, which reads
     the topic once, dead-letters what is not a control record)."""
     try:
-        obj = control.decode(value)
+        record = control.decode(value)
     except DecodeError:
         return None
-    if obj["action"] == control.CANCEL:
-        # A cancel of a response already over is there for the audit log only.
-        return None if obj.get("in_flight") is False else str(obj["rid"])
-    return None
+    # A cancel of a response already over is there for the audit log only.
+    return record.rid if record.stops else None
 
 
-def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None:
+def register(
+    app: faust.App, settings: Settings, metrics: WorkerMetrics, drain: Drain | None = None
+) -> None:
+    """`drain`: the worker's (agents/drain.py); none, a stop ends running responses at once."""
+    drain = drain or Drain(0.0)
+
     requests = app.topic(
         settings.requests_topic,
         partitions=settings.partitions,
@@ -363,26 +355,16 @@ def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None
         registry = Registry(settings)
         store = Store.connect(settings.database_url)  # no connection until a cache hit
         dead = DeadLetters(settings)
-        async with Publisher(settings) as publisher:
-            publisher.on_finished = metrics.on_finished
-            generation = Generation(settings, publisher, registry, store)
-            metrics.running.set_function(lambda: len(generation.running))
-            cancels = asyncio.create_task(follow_control(settings, generation))
+        publisher = Publisher(settings)
+        await publisher.start()
+        publisher.on_finished = metrics.on_finished
+        generation = Generation(settings, publisher, registry, store)
+        metrics.running.set_function(lambda: len(generation.running))
+        cancels = asyncio.create_task(follow_control(settings, generation))
+
+        async def close() -> None:
             try:
-                async for event in stream.events():
-                    message = event.message
-                    try:
-                        # faust gives the record's timestamp in seconds
-                        await generation.take(message.value, message.timestamp * 1000)
-                    except Exception as exc:  # this group reads each request once: once
-                        # A record no response can be made of; any other fault is a bug, but
-                        # of this request only: the agent goes on with the next.
-                        log.log(logging.WARNING if isinstance(exc, DecodeError) else logging.ERROR,
-                                "dead-lettering request %s/%d/%d: %r", message.topic,
-                                message.partition, message.offset, exc)  # fmt: skip
-                        dead.put(message.topic, message.partition, message.offset, message.key,
-                                 message.value, str(exc))  # fmt: skip
-            finally:
+                await drain.settle(generation.running)  # cancels still land meanwhile
                 cancels.cancel()
                 await asyncio.gather(cancels, return_exceptions=True)
                 await generation.stop()
@@ -390,3 +372,22 @@ def register(app: faust.App, settings: Settings, metrics: WorkerMetrics) -> None
                 await registry.aclose()
                 await store.close()
                 await dead.stop()
+            finally:
+                await publisher.stop()
+
+        try:
+            async for event in stream.events():
+                message = event.message
+                try:
+                    # faust gives the record's timestamp in seconds
+                    await generation.take(message.value, message.timestamp * 1000)
+                except Exception as exc:  # this group reads each request once: once
+                    # A record no response can be made of; any other fault is a bug, but
+                    # of this request only: the agent goes on with the next.
+                    log.log(logging.WARNING if isinstance(exc, DecodeError) else logging.ERROR,
+                            "dead-lettering request %s/%d/%d: %r", message.topic,
+                            message.partition, message.offset, exc)  # fmt: skip
+                    dead.put(message.topic, message.partition, message.offset, message.key,
+                             message.value, str(exc))  # fmt: skip
+        finally:
+            await drain.later(close())  # while draining: after Faust has left the group

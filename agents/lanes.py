@@ -18,13 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.transforms.base import Out
+from app.errors import ViewFailed
 from app.events import Event
 
 log = logging.getLogger(__name__)
 
 # A transform that raised: the same raw events make it raise again (on a replay too), so a
 # retry cannot help.
-FAILED: Out = {"type": "error", "retriable": False, "code": "view_failed",
+FAILED: Out = {"type": "error", "retriable": ViewFailed.retriable, "code": ViewFailed.code,
                "message": "this view's transform failed; the raw stream is unaffected"}  # fmt: skip
 Emit = Callable[[Event, list[Out]], list[asyncio.Future[int]]]
 

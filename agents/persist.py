@@ -31,10 +31,11 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from agents.collect import Collector
 from agents.recording import Read, record, views_done
-from app import audit, consumers, control, events, index, kafka_security
+from app import audit, consumers, events, kafka_security
+from app.contract import control, index
+from app.contract.index import IndexRecord
 from app.deadletter import DeadLetters
 from app.errors import DecodeError
-from app.index import IndexRecord
 from app.settings import Settings
 from app.storage.audit import AuditLog
 from app.storage.store import Store

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 
 from app import events
+from app.contract.index import IndexRecord
 from app.events import Event
-from app.index import IndexRecord
 from app.storage.records import RAW, StoredResponse
 
 

@@ -1,5 +1,5 @@
-"""The stats agent: per model and minute, how responses went (app/stats.py), from the terminal
-records of the responses index (a few records per response, never one per token), kept in a
+"""The stats agent: per model and minute, how responses went (app/contract/stats.py), from the
+terminal records of the responses index (a few records per response, never one per token), kept in a
 Faust table and published to the compacted <prefix>.stats for the edges to serve.
 
 Table keys are (partition of <prefix>.responses, model, minute): a Faust table write lands in the
@@ -17,13 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
-import orjson
 
-from app import index, stats
+from app.contract import index, stats, tables
+from app.contract.index import IndexRecord
+from app.contract.stats import SEP, Partial
 from app.errors import DecodeError
-from app.index import IndexRecord
 from app.settings import Settings
-from app.stats import SEP, Aggregate, Partial
 from app.summary import Summary
 
 log = logging.getLogger(__name__)
@@ -60,11 +59,12 @@ class Stats:
         summary = Summary.parse(record.summary)
         for model in summary.models or (stats.UNKNOWN_MODEL,):
             key = _key(partition, model, minute)
-            applied, aggregate = _load(self.table.get(key))
+            counted = tables.decode_counted(self.table.get(key))
+            applied, aggregate = counted.offset, counted.aggregate
             if offset <= applied:
                 continue  # counted before a crash; read again since
             aggregate.add_response(record, summary, model)
-            self.table[key] = _dump(offset, aggregate)
+            self.table[key] = tables.Counted(offset, aggregate).encode()
             self.dirty[key] = None
 
     def sweep(self, partition: int) -> None:
@@ -91,7 +91,8 @@ class Stats:
                 if raw is None:
                     continue  # swept, or its partition moved to another worker
                 partition, model, minute = key.decode().split(SEP)
-                partial = Partial(model, int(minute), int(partition), _load(raw)[1])
+                aggregate = tables.decode_counted(raw).aggregate
+                partial = Partial(model, int(minute), int(partition), aggregate)
                 await self.out.send(key=partial.key.encode(), value=partial.encode())
         except BaseException:
             self.dirty.update(dirty)  # again next time (a copy sent twice is harmless)
@@ -100,17 +101,6 @@ class Stats:
 
 def _key(partition: int, model: str, minute: int) -> bytes:
     return f"{partition}{SEP}{model}{SEP}{minute}".encode()
-
-
-def _dump(offset: int, aggregate: Aggregate) -> bytes:
-    return orjson.dumps({"offset": offset, "aggregate": aggregate.to_wire()})
-
-
-def _load(raw: bytes | None) -> tuple[int, Aggregate]:
-    if raw is None:
-        return -1, Aggregate()
-    obj = orjson.loads(raw)
-    return int(obj["offset"]), Aggregate.from_wire(obj["aggregate"])
 
 
 def register(app: faust.App, settings: Settings) -> Stats:

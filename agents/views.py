@@ -21,7 +21,6 @@ import logging
 from typing import Any
 
 import faust
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
@@ -29,8 +28,9 @@ from agents.following import Following, View, following, number, outputs
 from agents.lanes import Lane
 from agents.transforms.base import Out
 from agents.watchdog import RAW, RAW_CODEC
-from app import consumers, events, index, kafka_security
-from app.errors import DecodeError
+from app import consumers, events, kafka_security
+from app.contract import index, tables
+from app.errors import DecodeError, ViewUnavailable
 from app.events import Event
 from app.producer import Publisher
 from app.settings import Settings
@@ -228,8 +228,9 @@ class Follower:
             return []
         log.error("views of %s: raw events before seq %d are gone", f.rid, event.seq)
         lost = Event(
-            f.rid, events.ERROR, event.source, event.seq, event.ts, retriable=False,
-            code="view_unavailable", message="the raw events this view needs are gone",
+            f.rid, events.ERROR, event.source, event.seq, event.ts,
+            retriable=ViewUnavailable.retriable, code=ViewUnavailable.code,
+            message="the raw events this view needs are gone",
         )  # fmt: skip
         futures = self._send(f, outputs(f, lost))
         for view in f.views:
@@ -277,12 +278,11 @@ class Views:
         key = record.rid.encode()
         if key in self.table:
             return
-        entry = {"rid": record.rid, "partition": record.partition, "created": record.created,
-                 "first": record.first, "views": list(record.views),
-                 "options": record.options or {}}  # fmt: skip
-        self.table[key] = orjson.dumps(entry)
+        entry = tables.Followed(record.rid, record.partition, record.created, record.first,
+                                record.views, record.options or {})  # fmt: skip
+        self.table[key] = entry.encode()
         await self.start()
-        await self.follower.follow(entry)
+        await self.follower.follow(entry.to_dict())
 
     def _forget_finished(self, partition: int) -> None:
         """Table entries of responses whose views ended here, written inside the stream (a
@@ -299,7 +299,7 @@ class Views:
         if not self.recovered():
             return
         self.follower.drop_partitions(self.owned)
-        entries = [orjson.loads(raw) for _, raw in list(self.table.items())]
+        entries = [tables.decode_followed(raw).to_dict() for _, raw in list(self.table.items())]
         mine = [e for e in entries if e["partition"] in self.owned]
         if mine:
             await self.start()

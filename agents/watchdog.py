@@ -20,10 +20,12 @@ from typing import Any
 import faust
 
 from agents.sideread import SideReader
-from app import events, index
-from app.errors import DecodeError
+from app import events
+from app.contract import index
+from app.contract.deadletter import DeadLetter
+from app.contract.index import IndexRecord
+from app.errors import DecodeError, ProducerLost
 from app.events import Event
-from app.index import IndexRecord
 from app.producer import Publisher
 from app.settings import Settings
 
@@ -65,13 +67,9 @@ class Watchdog:
             record = index.decode(message.value)
         except DecodeError as exc:
             self._count("undecodable")
-            origin = f"{message.topic}/{message.partition}/{message.offset}"
-            log.warning("dead-lettering %s: %s", origin, exc)
-            await self.dead.send(
-                key=message.key,
-                value=message.value,
-                headers=[("error", str(exc).encode()), ("origin", origin.encode())],
-            )
+            letter = DeadLetter(message.topic, message.partition, message.offset, str(exc))
+            log.warning("dead-lettering %s: %s", letter.origin, exc)
+            await self.dead.send(key=message.key, value=message.value, headers=letter.headers())
             return
         key = record.rid.encode()
         if record.terminal:
@@ -116,8 +114,8 @@ class Watchdog:
             type=events.ERROR,
             seq=last + 1,
             ts=events.now_ms(),
-            retriable=True,
-            code="producer_lost",
+            retriable=ProducerLost.retriable,
+            code=ProducerLost.code,
             message=f"the writer wrote nothing for {silent_s:.0f} s",
         )
         publisher = await self._publisher_started()
@@ -130,7 +128,7 @@ class Watchdog:
             return
         self._count("ended")
         log.warning("ended %s at seq %d: no writer activity for %.0f s", rid, last + 1, silent_s)
-        await self._index(record, events.ERROR, last + 1, {"code": "producer_lost"})
+        await self._index(record, events.ERROR, last + 1, {"code": ProducerLost.code})
 
     async def _index(
         self, record: IndexRecord, state: str, seq: int, summary: dict[str, Any] | None = None

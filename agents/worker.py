@@ -1,4 +1,5 @@
-"""run_worker(settings): create the topics, then run the Faust app until stopped."""
+"""run_worker(settings): create the topics, then run the Faust app until stopped; a stop signal
+drains it first (agents/drain.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import logging
 from typing import Any
 
 import mode.loop
-from faust import Worker
 
 from agents.app import make_app
+from agents.drain import Drain, DrainingWorker
 from agents.metrics import WorkerMetrics
 from app.heap import settle_heap
 from app.settings import Settings
@@ -29,7 +30,8 @@ def run_worker(settings: Settings) -> int:
     # A SQLite database (development) is migrated here; PostgreSQL by `tokenrelay db upgrade`.
     asyncio.run(upgrade_if_sqlite(settings.database_url))
     metrics = WorkerMetrics()
-    app = make_app(settings, metrics)
+    drain = Drain(settings.worker_drain_s)
+    app = make_app(settings, metrics, drain)
     metrics.serve(settings)  # before Faust starts: a port in use stops the worker here
     ready = False
 
@@ -45,6 +47,6 @@ def run_worker(settings: Settings) -> int:
     # costs more CPU than sequencing the event.
     for name in ("faust", "aiokafka", "mode"):
         logging.getLogger(name).setLevel(logging.INFO)
-    worker = Worker(app, loglevel="warning", quiet=True)
+    worker = DrainingWorker(app, drain, settings.requests_topic, loglevel="warning", quiet=True)
     worker.execute_from_commandline()
     return 0

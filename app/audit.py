@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from app import events
+from app.contract import control
 from app.errors import DecodeError
 from app.storage.records import StoredResponse
 
@@ -194,20 +195,17 @@ def of_control(value: bytes | None, topic: str, partition: int, offset: int,
     """A control record's audit entry (None: not an action, or undecodable). Its key is the
     record's place in the log, so a re-delivered record is appended once."""
     try:
-        obj: Any = orjson.loads(value or b"")
-    except orjson.JSONDecodeError:
+        record = control.decode(value)
+    except DecodeError:
         return None
-    if not isinstance(obj, dict) or not isinstance(obj.get("rid"), str):
+    if record.action != control.CANCEL:
         return None
-    action = obj.get("action")
-    if action != "cancel":
-        return None
-    at = obj.get("ts")
     data = {
-        "client": obj.get("client"),
-        "who": obj.get("who"),
-        "key_id": obj.get("key_id"),
-        "in_flight": obj.get("in_flight", True),  # edges before the field sent only these
+        "client": record.client,
+        "who": record.who,
+        "key_id": record.key_id,
+        "in_flight": record.in_flight,  # edges before the field sent none: True
     }
-    at_ms = float(at) if isinstance(at, (int, float)) else float(timestamp_ms)
-    return Entry(action, f"control:{topic}/{partition}/{offset}", obj["rid"], at_ms, data)
+    at_ms = record.ts if record.ts is not None else float(timestamp_ms)
+    where = f"control:{topic}/{partition}/{offset}"
+    return Entry(record.action, where, record.rid, at_ms, data)

@@ -54,11 +54,10 @@ def parse(body: Mapping[str, Any]) -> CacheAsk | None:
     raise BadRequest('cache must be true, false or {"pace": "full" | "recorded"}')
 
 
-def hit_of(request: Mapping[str, Any] | None) -> CacheHit | None:
-    """The `cache_hit` of a request record (the worker's side), None if it has none or a
-    malformed one (a record from elsewhere: it is then generated as usual)."""
-    value = request.get("cache_hit") if request is not None else None
-    if not isinstance(value, dict):
+def hit_of(value: Mapping[str, Any] | None) -> CacheHit | None:
+    """A request record's `cache_hit` (the worker's side), None if it has none or a malformed
+    one (a record from elsewhere: it is then generated as usual)."""
+    if not isinstance(value, Mapping):
         return None
     rid, pace = value.get("rid"), value.get("pace", FULL)
     if not isinstance(rid, str) or not rid or pace not in PACES:

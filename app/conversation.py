@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.contract.requests import Call
 from app.errors import BadRequest
-from app.models.base import Call
 
 ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 MAX_RESPONSE_ID = 256

@@ -18,6 +18,7 @@ from collections import deque
 from aiokafka import AIOKafkaProducer
 
 from app import kafka_security
+from app.contract.deadletter import DeadLetter
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,8 @@ class DeadLetters:
             log.warning("dead letter of %s/%d/%d dropped: too many pending", topic, partition,
                         offset)  # fmt: skip
             return
-        headers = [
-            ("error", reason[:500].encode()),
-            ("origin", f"{topic}/{partition}/{offset}".encode()),
-        ]
-        self._pending.append((key, value, headers))
+        letter = DeadLetter(topic, partition, offset, reason)
+        self._pending.append((key, value, letter.headers()))
         self._wake.set()
         if self._task is None:
             self._task = asyncio.create_task(self._run())

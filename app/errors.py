@@ -1,4 +1,7 @@
-"""The one exception tree. The edge maps these to HTTP statuses in one place (edge/routes.py)."""
+"""The one exception tree, and every error code tokenrelay emits: an HTTP answer's (`status` and
+`code`; the edge maps them in one place, edge/routes.py on_error) or a stream's terminal `error`
+event's (`StreamError`'s subclasses: their `code` and `retriable` go in the event).
+"""
 
 from __future__ import annotations
 
@@ -12,15 +15,29 @@ class TokenRelayError(Exception):
 
 
 class DecodeError(TokenRelayError):
-    """A Kafka message value that is not a valid event."""
+    """A Kafka record that is not its topic's message (it is dead-lettered, never answered)."""
 
     code = "undecodable"
+
+
+class HTTPFault(TokenRelayError):
+    """Starlette's own answers (no such route, a method not served): status is Starlette's."""
+
+    status = 404
+    code = "http_error"
 
 
 class BadCursor(TokenRelayError):
     """A resume position that is not a non-negative decimal integer."""
 
     code = "bad_cursor"
+
+
+class CursorBeyondEnd(TokenRelayError):
+    """A resume position past the terminal event of a finished response."""
+
+    status = 400
+    code = "cursor_beyond_end"
 
 
 class BadRequest(TokenRelayError):
@@ -152,3 +169,179 @@ class Unavailable(TokenRelayError):
     retriable = True
     status = 503
     code = "unavailable"
+
+
+class WriteFailed(TokenRelayError):
+    """Kafka refused a response's event after librdkafka's retries; the watchdog ends it."""
+
+    retriable = True
+    status = 503
+    code = "write_failed"
+
+
+# --- Terminal errors: a stream's `error` event, once the stream has begun (never an HTTP answer).
+
+
+class StreamError(TokenRelayError):
+    """What ends a response with a terminal `error` event carrying `code` and `retriable`."""
+
+    status = 500  # never an HTTP answer: one reaching on_error is a bug
+    code = "stream_error"
+
+
+class UpstreamError(StreamError):
+    """A model call that failed: the upstream refused, broke off, took too long, or never ran."""
+
+    code = "upstream_error"  # an error inside a 200 stream of no known kind
+
+    def __init__(
+        self, message: str, *, retriable: bool | None = None, upstream_status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if retriable is not None:  # a mid-stream `upstream_error`'s depends on its type
+            self.retriable = retriable
+        self.upstream_status = upstream_status
+
+
+class RateLimited(UpstreamError):
+    """The upstream answered 429."""
+
+    retriable, code = True, "rate_limited"
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The upstream answered 408, 425 or 5xx, or said overloaded."""
+
+    retriable, code = True, "upstream_unavailable"
+
+
+class UpstreamAuth(UpstreamError):
+    """The upstream refused our credential (401, 403)."""
+
+    retriable, code = False, "upstream_auth"
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused the request (4xx)."""
+
+    retriable, code = False, "upstream_rejected"
+
+
+class UpstreamDropped(UpstreamError):
+    """The upstream's stream broke off."""
+
+    retriable, code = True, "upstream_dropped"
+
+
+class UpstreamUnreachable(UpstreamError):
+    """The upstream could not be reached."""
+
+    retriable, code = True, "upstream_unreachable"
+
+
+class UpstreamTimeout(UpstreamError):
+    """An HTTP timeout of the upstream request."""
+
+    retriable, code = True, "upstream_timeout"
+
+
+class UpstreamProtocol(UpstreamError):
+    """The upstream answered something that is not its stream format."""
+
+    retriable, code = False, "upstream_protocol"
+
+
+class FirstTokenTimeout(UpstreamError):
+    """No output within TOKENRELAY_GENERATION_FIRST_TOKEN_TIMEOUT_S."""
+
+    retriable, code = True, "first_token_timeout"
+
+
+class UpstreamStalled(UpstreamError):
+    """No output for TOKENRELAY_GENERATION_IDLE_TIMEOUT_S."""
+
+    retriable, code = True, "upstream_stalled"
+
+
+# Not retriable: the same call would most likely run as long again.
+class DeadlineExceeded(UpstreamError):
+    """The call ran past TOKENRELAY_GENERATION_DEADLINE_S."""
+
+    retriable, code = False, "deadline_exceeded"
+
+
+class UnknownModel(UpstreamError):
+    """A model this worker does not offer."""
+
+    retriable, code = False, "unknown_model"
+
+
+class BadCalls(UpstreamError):
+    """A request record whose calls the worker refuses."""
+
+    retriable, code = False, "bad_request"
+
+
+class GenerationFailed(UpstreamError):
+    """A model call failed with a bug of ours."""
+
+    retriable, code = True, "generation_failed"
+
+
+class WorkerStopped(UpstreamError):
+    """The worker running the response is stopping."""
+
+    retriable, code = True, "worker_stopped"
+
+
+class CacheUnavailable(UpstreamError):
+    """The stored answer a cache hit replays could not be read."""
+
+    retriable, code = True, "cache_unavailable"
+
+
+class ProducerLost(StreamError):
+    """The response's writer stopped writing (its worker died): the watchdog ends it."""
+
+    retriable = True
+    code = "producer_lost"
+
+
+class ViewUnavailable(StreamError):
+    """The raw events a view needs are gone from Kafka (it ends that view only)."""
+
+    code = "view_unavailable"
+
+
+class ViewFailed(StreamError):
+    """A view's transform raised (the same raw events make it raise again: not retriable)."""
+
+    code = "view_failed"
+
+
+class Moderated(StreamError):
+    """Moderation blocked the response (the `moderated` view's end)."""
+
+    code = "moderated"
+
+
+class ModerationUnavailable(StreamError):
+    """No moderation verdict, and unjudged text is not released."""
+
+    retriable = True
+    code = "moderation_unavailable"
+
+
+def tree() -> list[type[TokenRelayError]]:
+    """Every class of this module's tree, the root first (subclasses elsewhere, such as the edge's
+    MaybeGone, refine one without a code of their own)."""
+    out: list[type[TokenRelayError]] = [TokenRelayError]
+    for cls in out:
+        out += [c for c in cls.__subclasses__() if c.__module__ == __name__]
+    return out
+
+
+def terminal_codes() -> set[str]:
+    """Every code a stream's terminal `error` event can carry."""
+    return {c.code for c in tree() if issubclass(c, StreamError) and c is not StreamError}

@@ -30,11 +30,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from app import events, index, kafka_security
-from app.errors import TokenRelayError
+from app import events, kafka_security
+from app.contract import index
+from app.contract.index import IndexRecord
+from app.errors import UpstreamError, WriteFailed
 from app.events import Event
 from app.ids import created_ms, new_response_id, partition_for
-from app.index import IndexRecord
 from app.load import Load
 from app.settings import Settings
 from app.summary import Tally
@@ -61,14 +62,6 @@ def too_large(exc: BaseException) -> bool:
         return False
     code = getattr(exc.args[0], "code", lambda: None)()
     return code in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._MSG_SIZE_TOO_LARGE)
-
-
-class WriteFailed(TokenRelayError):
-    """Kafka refused a response's event after librdkafka's retries; the watchdog ends it."""
-
-    retriable = True
-    status = 503
-    code = "write_failed"
 
 
 class Publisher:
@@ -281,7 +274,7 @@ class ResponseWriter:
         self.ended = False
         self.failed: str | None = None
         self._announced = announced
-        self.views: tuple[str, ...] = ()  # named in its index records (app/index.py)
+        self.views: tuple[str, ...] = ()  # named in its index records (app/contract/index.py)
         self.cached_from: str | None = None  # likewise: the response cache's source, if any
         self.conversation: dict[str, Any] | None = None  # its `open` only (app/conversation.py)
         self.tally = Tally()  # its terminal record's summary (app/summary.py)
@@ -346,7 +339,7 @@ class ResponseWriter:
         message: str,
         *,
         retriable: bool,
-        code: str = "upstream_error",
+        code: str = UpstreamError.code,
         source: str = "answer",
         status: int | None = None,
     ) -> None:

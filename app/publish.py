@@ -19,9 +19,10 @@ from typing import TextIO
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app import consumers, ids, index, kafka_security
+from app import consumers, ids, kafka_security
+from app.contract import index
+from app.contract.index import IndexRecord
 from app.errors import DecodeError
-from app.index import IndexRecord
 from app.producer import Publisher
 from app.settings import Settings
 from app.topics import ensure_topics

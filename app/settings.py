@@ -48,6 +48,8 @@ class Settings:
     edge_subscriber_queue: int = 1024
     # A reader whose socket accepts nothing for this long is disconnected.
     edge_send_timeout_s: float = 30.0
+    # On SIGTERM each open stream ends with `retry: N` (this, plus up to as much at random).
+    edge_drain_retry_ms: int = 250
     # A finished response stays in the edge's memory this long, then only in its directory
     # (where to find it in Kafka, for at most `edge_directory_size` responses).
     edge_finished_keep_s: float = 60.0
@@ -77,6 +79,8 @@ class Settings:
     worker_metrics_port: int = 8001
     # A worker that stops heart-beating loses its partitions after this long.
     worker_session_timeout_s: float = 10.0
+    # On SIGTERM a worker lets its running responses finish for up to this long.
+    worker_drain_s: float = 30.0
     # An in-progress response with no writer write for this long ends with a retriable error.
     response_idle_timeout_s: float = 30.0
     # The writer: how long librdkafka waits to fill a batch (records of many responses share a

@@ -5,7 +5,9 @@ Quiet by design: each process writes to `<data dir>/logs/<name>.log`, and the te
 line per component as it becomes ready, then the demo page's URL once the edge answers. A
 component that exits (or never becomes ready) stops the others and ends `up` with status 1 and
 the last lines of its log. Ctrl-C (or SIGTERM) stops what `up` started, and only that: a broker
-that was already running is left running.
+that was already running is left running. Children stop the graceful way (docs/operations.md):
+SIGTERM to all at once (Ctrl-C in a terminal has already sent them SIGINT, the same to them),
+the edge given STOP_S, the worker its drain (TOKENRELAY_WORKER_DRAIN_S) plus STOP_S, then KILL.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ WORKER_READY_S = 180.0  # a first start creates the topics and joins the group
 EDGE_READY_S = 90.0
 POLL_S = 0.2
 TAIL_LINES = 30
+STOP_S = 15.0  # beyond a worker's drain: Faust's own stop, or an edge's whole shutdown
 
 
 @dataclass
@@ -37,16 +40,21 @@ class Child:
     popen: subprocess.Popen[bytes]
     log: Path
     out: IO[bytes] = field(repr=False)
+    stop_s: float = STOP_S
 
     def tail(self) -> str:
         lines = self.log.read_text(errors="replace").splitlines()
         return "\n".join(lines[-TAIL_LINES:])
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
         if self.popen.poll() is None:
             self.popen.terminate()
+
+    def stop(self) -> None:
+        """After `terminate`: wait for it to exit by itself, for at most `stop_s`."""
+        if self.popen.poll() is None:
             try:
-                self.popen.wait(20)
+                self.popen.wait(self.stop_s)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(10)
@@ -79,6 +87,7 @@ def run(settings: Settings, demo_url: str) -> int:
                 f"127.0.0.1:{os.environ.get('TOKENRELAY_BROKER_PORT', '9092')}"
             )
         worker = _spawn("worker", ["worker"], env, logs)
+        worker.stop_s = settings.worker_drain_s + STOP_S
         children.append(worker)
         if not _wait(worker, WORKER_READY_S, lambda: "worker ready" in worker.tail()):
             return 1
@@ -103,6 +112,10 @@ def run(settings: Settings, demo_url: str) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        if any(child.popen.poll() is None for child in children):
+            say("stopping (the worker lets running responses finish)")
+        for child in children:
+            child.terminate()
         for child in reversed(children):
             child.stop()
         if started_broker:

@@ -15,8 +15,8 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from app import sources, structured
+from app.contract.requests import Call
 from app.errors import BadRequest
-from app.models.base import Call
 
 VIEW_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
+from agents.models.demo_json import document
 from agents.transforms.jsonstream import JsonStream
-from app.models.demo_json import document
 
 REPORT: dict[str, Any] = {
     "type": "object",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from agents.transforms.base import Out, PerSource, Spec, delta
 from agents.transforms.classifier import Rules
-from app import views
+from app import errors, views
 from app.events import Event
 
 REDACTED = "[redacted]"
@@ -57,7 +57,8 @@ class Moderated(PerSource):
                 self.blocked = True
                 self.sources.clear()
                 return [{
-                    "type": "error", "source": source, "retriable": False, "code": "moderated",
+                    "type": "error", "source": source, "retriable": errors.Moderated.retriable,
+                    "code": errors.Moderated.code,
                     "message": "the response was blocked by moderation",
                 }]  # fmt: skip
         cut = len(state.held) if final else max(0, len(state.held) - self.window)

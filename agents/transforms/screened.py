@@ -25,6 +25,7 @@ from agents.transforms.base import Out, Spec
 from agents.transforms.classifier import Classifier, ClassifierUnavailable
 from agents.transforms.moderation import Moderated
 from agents.transforms.moderation_api import ModerationEndpoint
+from app import errors
 from app.events import Event
 
 log = logging.getLogger(__name__)
@@ -81,13 +82,14 @@ class Screened:
         except ClassifierUnavailable as exc:
             if not self.allow_on_error:
                 why = f"no moderation verdict, so nothing more is released: {exc}"
-                return self._end(source, "moderation_unavailable", True, why)
+                unavailable = errors.ModerationUnavailable
+                return self._end(source, unavailable.code, unavailable.retriable, why)
             log.warning("moderation: no verdict, releasing unjudged text: %s", exc)
         else:
             if verdict.flagged:
                 named = ", ".join(verdict.categories) or "unspecified"
                 why = f"the response was blocked by moderation ({named})"
-                return self._end(source, "moderated", False, why)
+                return self._end(source, errors.Moderated.code, errors.Moderated.retriable, why)
         self.context[source] = (seen + chunk)[-self.window :]
         return [{"type": "delta", "source": source, "text": chunk}]
 

@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import conversation
+from app.contract.requests import Call
 from app.conversation import Context, Named
 from app.edge.recent_turns import RecentTurns
 from app.edge.state import EdgeState
 from app.errors import TurnInProgress, Unavailable, UnknownResponse
-from app.models.base import Call
 from app.storage.records import StoredResponse
 from app.storage.store import Store
 

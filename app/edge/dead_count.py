@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter
 
 from app import consumers, kafka_security
+from app.contract import deadletter
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,14 +42,14 @@ class DeadLetterCount:
 
     def count(self, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> None:
         """One dead letter, by its `origin` header (`<topic>/<partition>/<offset>`)."""
-        origin = next((v for k, v in headers if k == "origin"), b"").decode("utf-8", "replace")
-        if origin:
-            if origin in self._seen:
+        letter = deadletter.decode(None, None, headers)
+        if letter is not None:
+            if letter.origin in self._seen:
                 return
-            self._seen[origin] = None
+            self._seen[letter.origin] = None
             if len(self._seen) > ORIGINS_KEPT:
                 self._seen.popitem(last=False)
-        topic = origin.rsplit("/", 2)[0] if origin.count("/") >= 2 else UNKNOWN
+        topic = letter.topic if letter is not None else UNKNOWN
         prefix = f"{self.settings.topic_prefix}."
         self.counter.labels(topic.removeprefix(prefix)).inc()
 

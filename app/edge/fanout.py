@@ -19,7 +19,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from app import consumers, events, ids, index, kafka_security, views
+from app import consumers, events, ids, kafka_security, views
+from app.contract import index
 from app.deadletter import DeadLetters
 from app.edge import sse
 from app.edge.directory import Directory, Entry

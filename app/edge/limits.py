@@ -17,10 +17,10 @@ from typing import Any
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from app.contract.requests import Call
 from app.edge import client
 from app.edge.stream import EventStream
 from app.errors import InputTooLong, TooManyConnections
-from app.models.base import Call
 from app.settings import Settings
 
 # A slot frees when one of the client's own streams ends, which the edge cannot foresee; a few

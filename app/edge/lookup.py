@@ -22,7 +22,8 @@ import time
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from app import consumers, ids, index
+from app import consumers, ids
+from app.contract import index
 from app.edge.archive import Archive
 from app.edge.fanout import Fanout
 from app.edge.metrics import Metrics

@@ -1,9 +1,10 @@
 """create_app(settings): the Starlette edge, with its Kafka consumers, producer and storage (for
 replays beyond Kafka's retention) started and stopped by the lifespan.
 
-Shutdown: `close_streams(app)` ends every open SSE stream cleanly (clients reconnect). A server
-should call it when it starts shutting down, before it waits for connections to finish; the
-lifespan's own shutdown calls it as well, for servers that don't.
+Shutdown: `close_streams(app)` ends every open SSE stream cleanly with a `retry:` hint (clients
+reconnect, elsewhere) and turns /healthz to 503. A server should call it when it starts
+shutting down (SIGTERM), before it waits for connections to finish; the lifespan's own
+shutdown calls it as well, for servers that don't. docs/operations.md
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def create_app(settings: Settings) -> Starlette:
         fanout = Fanout(settings, metrics, deadletters)
         pool = ConsumerPool(settings, settings.edge_max_catchup_reads)
         publisher = Publisher(settings)
-        streams = Streams()
+        streams = Streams(settings.edge_drain_retry_ms)
         window = StatsWindow(settings.stats_window_minutes)
         metrics.registry.register(StatsCollector(window))
         stats = StatsReader(settings, window, partitions[settings.stats_topic], deadletters)
@@ -118,7 +119,8 @@ def create_app(settings: Settings) -> Starlette:
 
 
 def close_streams(app: Starlette) -> None:
-    """End the app's open SSE streams cleanly; safe from a signal handler or another thread."""
+    """End the app's open SSE streams cleanly and report the edge as draining (/healthz 503);
+    safe from a signal handler or another thread."""
     edge: EdgeState | None = getattr(app.state, "edge", None)
     if edge is not None:
         edge.streams.close_threadsafe()

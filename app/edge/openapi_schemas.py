@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import cache, conversation, events, sources, structured, views
-from app.models import calls, tools, turns
+from app import cache, conversation, errors, events, sources, structured, views
+from app.request import calls, tools, turns
 from app.settings import Settings
 
 Schema = dict[str, Any]
@@ -287,6 +287,12 @@ def _response_format() -> Schema:
     }  # fmt: skip
 
 
+def _terminal_code() -> Schema:
+    # Not an enum: a later version may add codes, and clients should not refuse the event.
+    codes = ", ".join(f"`{c}`" for c in sorted(errors.terminal_codes()))
+    return {"type": "string", "description": f"`error`: why it ended, one of {codes}"}
+
+
 def _event() -> Schema:
     """An event's data: open to fields added later (clients ignore what they do not know)."""
     return {
@@ -295,7 +301,7 @@ def _event() -> Schema:
         "properties": {
             "rid": STRING, "source": STRING, "seq": {"type": "integer", "minimum": 1},
             "type": {"enum": sorted(events.ALL_TYPES)}, "ts": NUMBER, "text": STRING,
-            "retriable": BOOLEAN, "code": STRING, "message": STRING, "status": INTEGER,
+            "retriable": BOOLEAN, "code": _terminal_code(), "message": STRING, "status": INTEGER,
             "raw_seq": INTEGER, "path": STRING, "value": {}, "ref": {"type": "object"},
             "call_id": STRING, "name": STRING, "arguments": {}, "model": STRING,
             "usage": {"type": "object"}, "first_token_ms": NUMBER, "duration_ms": NUMBER,

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from app.index import IndexRecord
+from app.contract.index import IndexRecord
 
 # Turns kept per conversation: older ones are stored long before a conversation grows this long.
 TURNS_KEPT = 256

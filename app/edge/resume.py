@@ -19,9 +19,8 @@ from app.edge import sse
 from app.edge.fanout import Fanout
 from app.edge.history import History
 from app.edge.metrics import Metrics
-from app.edge.sse import CursorBeyondEnd
 from app.edge.tracked import DATA, SEQ, TERMINAL, Frame, Subscription, Tracked
-from app.errors import NotRetained, Unavailable
+from app.errors import CursorBeyondEnd, NotRetained, Unavailable
 
 # A reader whose catch-up finds nothing new this many times in a row is ended (a hole in the
 # log cannot be served); its client reconnects and gets a clear status instead of a gap.

@@ -22,6 +22,9 @@ from starlette.staticfiles import StaticFiles
 
 from app import cache, events
 from app import views as app_views
+from app.catalog import Catalog
+from app.contract import requests
+from app.contract.control import CANCEL, Control
 from app.edge import (
     access,
     client,
@@ -40,14 +43,14 @@ from app.edge.tracked import SEQ, SOURCE, TEXT, Tracked, view_key
 from app.errors import (
     BadRequest,
     BodyTooLarge,
+    HTTPFault,
     TokenRelayError,
     Unavailable,
     UnknownResponse,
 )
 from app.ids import new_response_id
-from app.models.calls import parse_calls
-from app.models.registry import Catalog
 from app.producer import MAX_RECORD_BYTES, RECORD_OVERHEAD, too_large
+from app.request.calls import parse_calls
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # A POST waits this long for Kafka to store its records, then answers 503.
@@ -75,22 +78,26 @@ async def create_response(request: Request) -> Response:
         catalog.check(call.model)
     calls, continued = await continuation.of_request(edge, body, calls)  # stored turns first
     writer = edge.publisher.response(new_response_id())
-    request_value: dict[str, Any] = {"rid": writer.rid, "calls": [c.to_dict() for c in calls]}
-    request_value["client"] = _client(edge, request)  # for the audit log (app/audit.py)
-    request_value.update(access.who(request))
-    if continued is not None:
-        request_value["conversation"] = continued.record
-        writer.conversation = continued.index
-    if views:
-        request_value["views"] = list(views)
+    wire_calls = [c.to_dict() for c in calls]
     # A hit is decided here, before `open`, so every record of the response says `cached`.
     hit = None
     if ask is not None and edge.cache is not None:
-        hit = await edge.cache.lookup(request_value["calls"], ask)
+        hit = await edge.cache.lookup(wire_calls, ask)
     if hit is not None:
-        request_value["cache_hit"] = hit.to_dict()
         writer.cached_from = hit.rid
-    record = orjson.dumps(request_value)
+    if continued is not None:
+        writer.conversation = continued.index
+    who = access.who(request)
+    record = requests.Request(
+        writer.rid,
+        wire_calls,
+        client=_client(edge, request),  # for the audit log (app/audit.py)
+        who=who["who"],
+        key_id=who["key_id"],
+        views=tuple(views),
+        conversation=continued.record if continued is not None else None,
+        cache_hit=hit.to_dict() if hit is not None else None,
+    ).encode()
     if len(record) > MAX_RECORD_BYTES - RECORD_OVERHEAD:  # a body under the edge's limit, over
         # Kafka's for one record (the calls re-encoded, a conversation's context prepended)
         raise BodyTooLarge(f"the request is over {MAX_RECORD_BYTES} bytes as a Kafka record")
@@ -224,14 +231,14 @@ async def cancel(request: Request) -> Response:
     edge = _state(request)
     tracked = await _find(edge, request.path_params["rid"])
     # Who cancelled what and when, for the audit log (the persist agent reads the topic too).
-    action = {"rid": tracked.rid, "action": "cancel", "client": _client(edge, request),
-              "ts": events.now_ms(), "in_flight": not tracked.final_seq}  # fmt: skip
-    action.update(access.who(request))
+    who = access.who(request)
+    action = Control(tracked.rid, CANCEL, _client(edge, request), events.now_ms(),
+                     not tracked.final_seq, who["who"], who["key_id"])  # fmt: skip
     try:
         # Every worker reads the whole control topic; the one running the response stops it.
         async with asyncio.timeout(KAFKA_WRITE_TIMEOUT_S):
             await edge.publisher.send(
-                edge.settings.control_topic, tracked.rid, orjson.dumps(action)
+                edge.settings.control_topic, tracked.rid, action.encode()
             )
     except KAFKA_FAULTS as exc:
         if tracked.final_seq:  # nothing to stop: only the audit record of the attempt is lost
@@ -251,7 +258,10 @@ async def list_models(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    live = _state(request).fanout.live
+    edge = _state(request)
+    if edge.streams.draining:  # SIGTERM: a balancer takes this edge out at once
+        return JSONResponse({"live": False}, status_code=503)
+    live = edge.fanout.live
     return JSONResponse({"live": live}, status_code=200 if live else 503)
 
 
@@ -325,9 +335,10 @@ async def on_error(request: Request, exc: Exception) -> Response:
             headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
         return error_response(exc.status, exc.code, str(exc), headers)
     if isinstance(exc, HTTPException):
-        return error_response(exc.status_code, "http_error", str(exc.detail))
+        return error_response(exc.status_code, HTTPFault.code, str(exc.detail))
     if isinstance(exc, KAFKA_FAULTS):
-        return error_response(503, "unavailable", "Kafka is not reachable right now")
+        kafka = "Kafka is not reachable right now"
+        return error_response(Unavailable.status, Unavailable.code, kafka)
     raise exc
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from app.errors import BadCursor, TokenRelayError
+from app.errors import BadCursor
 from app.events import Event, encode
 
 PING = b": ping\n\n"
@@ -15,12 +15,6 @@ PING = b": ping\n\n"
 # catching up from the ring grew the edge by 110 MiB with one write per batch.
 WRITE_BYTES = 64 << 10
 _DECIMAL = re.compile(r"[0-9]{1,18}")
-
-
-class CursorBeyondEnd(TokenRelayError):
-    """A resume position past the terminal event of a finished response."""
-
-    code = "cursor_beyond_end"
 
 
 def frame(event: Event, stored: bytes | None = None) -> bytes:

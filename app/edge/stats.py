@@ -15,10 +15,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app import consumers, kafka_security, stats
+from app import consumers, kafka_security
+from app.contract import stats
+from app.contract.stats import Aggregate, Partial
 from app.deadletter import DeadLetters
 from app.settings import Settings
-from app.stats import Aggregate, Partial
 
 log = logging.getLogger(__name__)
 MAX_PARTIALS = 50_000  # a bound whatever model names clients invent

@@ -6,10 +6,14 @@ to finish ends the response:
 
     pump     body items -> send (each within edge_send_timeout_s)
     watch    receive() until http.disconnect
-    closing  Streams.close(): the edge is shutting down
+    closing  Streams.close(): the edge is shutting down (SIGTERM)
 
 A finished pump or a shutdown ends the body cleanly (more_body False), so the client resumes;
 a disconnect sends nothing more; a send timeout leaves it to the server to drop the socket.
+A shutdown first sends a `retry:` hint (a few hundred ms, jittered per stream) so that every
+reader of a draining edge reconnects at once, elsewhere, without all arriving in one instant.
+It ends at an event boundary: each body item is whole frames, and the server writes an item to
+its transport before the `send` can be cancelled (only the flow-control wait after it can be).
 The body is closed in every case, which releases the reader's subscriptions, and then the
 `on_close` callbacks run (the connection's slot, limits.py).
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
 
@@ -41,10 +46,22 @@ class Source(Protocol):
 
 
 class Streams:
-    """The edge's open SSE responses' shared shutdown signal."""
+    """The edge's open SSE responses' shared shutdown signal, and the `retry:` hint (ms, plus
+    up to as much again at random) each of them gets when it fires."""
 
-    def __init__(self) -> None:
+    def __init__(self, retry_ms: int = 0) -> None:
         self.closing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.retry_ms = retry_ms
+
+    @property
+    def draining(self) -> bool:
+        return self.closing.done()
+
+    def retry_hint(self) -> bytes:
+        """The frame that tells a reader how soon to reconnect (none when retry_ms is 0)."""
+        if self.retry_ms <= 0:
+            return b""
+        return b"retry: %d\n\n" % (self.retry_ms + random.randint(0, self.retry_ms))
 
     def close(self) -> None:
         """End every open stream cleanly (their clients reconnect elsewhere). Call it from the
@@ -81,12 +98,13 @@ class EventStream:
                 {pump, watch, self.streams.closing}, return_when=asyncio.FIRST_COMPLETED
             )
             left = watch.done()
+            drained = self.streams.draining and not pump.done()
             for task in (pump, watch):
                 task.cancel()
             await asyncio.gather(pump, watch, return_exceptions=True)
             _log_failure(pump)
             if not left and not self.stalled:
-                await self._finish(send)
+                await self._finish(send, self.streams.retry_hint() if drained else b"")
         finally:
             try:
                 # Cancelled from outside (a server's forced shutdown): the pump must be done
@@ -130,11 +148,11 @@ class EventStream:
             self.started = True
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
 
-    async def _finish(self, send: Any) -> None:
+    async def _finish(self, send: Any, last: bytes = b"") -> None:
         try:
             async with asyncio.timeout(self.send_timeout_s):
                 await self._start(send)
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await send({"type": "http.response.body", "body": last, "more_body": False})
         except (TimeoutError, OSError) as exc:
             log.debug("closing a stream failed: %r", exc)
 

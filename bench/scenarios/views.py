@@ -66,10 +66,10 @@ async def run(ctx: Context) -> dict[str, Any]:
 async def transform_costs(tokens: int) -> dict[str, float]:
     """CPU µs per raw token of each built-in transform, fed the demo answer one token per raw
     event (the worst case: at 30 tokens/s most raw deltas carry one token)."""
+    from agents.models.demo import generate
     from agents.transforms.base import Spec
     from agents.transforms.registry import BUILTIN
     from app.events import Event
-    from app.models.demo import generate
     from app.settings import Settings
 
     settings = Settings()
@@ -90,8 +90,8 @@ async def transform_costs(tokens: int) -> dict[str, float]:
 
 
 async def _json_pieces() -> list[str]:
-    from app.models.base import Call
-    from app.models.demo import DemoModel
+    from agents.models.demo import DemoModel
+    from app.contract.requests import Call
 
     fmt = {"type": "json_schema", "json_schema": {"name": "plan", "schema": SCHEMA}}
     call = Call("answer", "demo", ({"role": "user", "content": PROMPT},),

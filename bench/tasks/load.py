@@ -89,7 +89,7 @@ class Expected:
     async def build(cls, spec: dict[str, Any]) -> Expected:
         tokens = int(spec["tokens"])
         if spec["kind"] == "demo":
-            from app.models.demo import generate
+            from agents.models.demo import generate
 
             return cls([t async for t in generate(spec["prompt"], tokens=tokens, rate=0)])
         return cls([spec["text"]] * tokens)

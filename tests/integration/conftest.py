@@ -36,6 +36,9 @@ def make_settings(bootstrap: str, workdir: Path) -> Settings:
         database_url=f"sqlite:///{workdir / 'tokenrelay.db'}",
         # A SIGKILLed worker's partitions move to its replacement after this long.
         worker_session_timeout_s=3.0,
+        # A stopped worker's running responses get this long to finish (docs/operations.md):
+        # short, so that a teardown with responses still streaming stays quick.
+        worker_drain_s=2.0,
         edge_unknown_wait_ms=500,
         heartbeat_s=2.0,
         worker_metrics_port=0,  # several workers run at once: a test that scrapes one sets a port

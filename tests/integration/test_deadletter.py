@@ -23,7 +23,7 @@ import httpx
 import orjson
 import pytest
 
-from app.stats import WIRE_VERSION
+from app.contract.stats import WIRE_VERSION
 
 from .conftest import started
 from .kafkautil import Record, produce_raw, read_topic
@@ -46,7 +46,7 @@ def poison(topic: str, rid: str) -> list[bytes | None]:
         "stats": {"v": WIRE_VERSION, "model": 5},
     }[topic]
     out = [b"\xff\xfe not json", orjson.dumps(wrong), None, HUGE]
-    if topic == "responses":  # the right shape, values no writer writes (app/index.py)
+    if topic == "responses":  # the right shape, values no writer writes (app/contract/index.py)
         out.append(orjson.dumps({"rid": rid, "state": "open", "partition": 0, "created": 1e30,
                                  "ts": 1.0, "seq": 0, "views": ["sentences"]}))  # fmt: skip
     return out

@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from app.models import demo
+from agents.models import demo
 from tests.fakes import wire
 from tests.fakes.upstream import FakeUpstream
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from app import index
+from app.contract import index
 from app.storage.records import StoredResponse
 from app.storage.store import Store
 from tests.fakes.upstream import FakeUpstream

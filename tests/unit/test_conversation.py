@@ -9,12 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app import conversation
+from app.contract.index import IndexRecord
+from app.contract.requests import Call
 from app.conversation import Turn
 from app.edge import turn_cursor
 from app.edge.recent_turns import RecentTurns
 from app.errors import BadCursor, BadRequest
-from app.index import IndexRecord
-from app.models.base import Call
 
 
 @pytest.mark.parametrize("cid", ["c", "a" * 128, "user:42/x"[:6], "A-b_c.d:e"])

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter
 
-from app import control
+from app.contract import control
 from app.edge.dead_count import DeadLetterCount
 from app.errors import DecodeError
 from app.settings import Settings
@@ -25,8 +25,8 @@ def test_what_is_not_a_control_record(value: bytes | None) -> None:
 
 
 def test_control_records_of_any_action_decode() -> None:
-    assert control.decode(b'{"rid": "r", "action": "cancel"}')["rid"] == "r"
-    assert control.decode(b'{"rid": "r", "action": "pause"}')["action"] == "pause"  # later ones
+    assert control.decode(b'{"rid": "r", "action": "cancel"}').rid == "r"
+    assert control.decode(b'{"rid": "r", "action": "pause"}').action == "pause"  # later ones
 
 
 @given(st.binary() | st.none())

@@ -8,10 +8,10 @@ import dataclasses
 import gc
 
 from app import events
+from app.contract.index import IndexRecord
 from app.edge.directory import Directory, Entry
 from app.edge.fanout import Fanout
 from app.edge.tracked import DATA, SEQ, TERMINAL
-from app.index import IndexRecord
 from tests.unit.test_reader import SETTINGS, feed, make
 
 

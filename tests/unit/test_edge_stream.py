@@ -154,13 +154,14 @@ async def test_a_socket_that_accepts_nothing_is_given_up() -> None:
 
 
 async def test_slow_sends_that_each_finish_in_time_keep_the_stream() -> None:
-    fanout, app, _ = await open_stream(send_timeout_s=0.1)
-    server = FakeServer(send_delay_s=0.06)  # every send slow, none past the timeout
+    # Margins wide enough for a loaded machine: each send 0.4 s inside the timeout.
+    fanout, app, _ = await open_stream(send_timeout_s=0.5)
+    server = FakeServer(send_delay_s=0.1)  # every send slow, none past the timeout
     task = asyncio.create_task(app({"type": "http"}, server.receive, server.send))
-    for seq in range(2, 6):
+    for seq in range(2, 10):
         await wait_until(lambda n=seq - 1: len(server.bodies) == n)
         feed(fanout, seq)
-    await wait_until(lambda: len(server.bodies) == 5)  # 0.3 s of sends in all
+    await wait_until(lambda: len(server.bodies) == 9)  # 0.9 s of sends in all
     assert not task.done() and fanout.responses["r"].subscribers
     server.disconnect()
     await asyncio.wait_for(task, 2)

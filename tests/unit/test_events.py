@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import events, index
+from app import events
+from app.contract import index
 from app.errors import DecodeError
 
 GOOD = {"rid": "r1", "type": "delta", "source": "answer", "seq": 3, "ts": 1.5, "text": "hi"}

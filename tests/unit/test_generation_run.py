@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from agents.generation import run_response
-from app.models.base import Call, Limits, ModelAdapter, UpstreamError
+from agents.models.base import Limits, ModelAdapter
+from app.contract.requests import Call
+from app.errors import UnknownModel, UpstreamError
 from app.summary import Tally
 
 LIMITS = Limits(first_token_s=5, idle_s=5, deadline_s=30)
@@ -68,7 +70,7 @@ class Model:
                 await asyncio.sleep(float(delay))
                 yield f"{call.source}{i} "
             if count == "fail":
-                raise UpstreamError("boom", code="upstream_error", retriable=True)
+                raise UpstreamError("boom", retriable=True)
         finally:
             self.closed.append(call.source)
 
@@ -144,7 +146,7 @@ async def test_a_bug_in_an_adapter_is_a_retriable_error_not_a_hang() -> None:
 
 async def test_an_unknown_model_ends_the_response() -> None:
     def unknown(model: str) -> ModelAdapter:
-        raise UpstreamError("no such model", code="unknown_model", retriable=False)
+        raise UnknownModel("no such model")
 
     writer = Writer()
     await run_response(writer, calls("x"), unknown, LIMITS, lambda: False)  # type: ignore[arg-type]

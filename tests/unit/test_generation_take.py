@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from agents.generation import Generation
+from agents.models.registry import Registry
 from app.errors import DecodeError
-from app.models.registry import Registry
 from app.producer import Publisher
 from app.settings import Settings
 
@@ -41,7 +41,7 @@ class Recorder(Publisher):
 
 def request(rid: str, tokens: int = 10_000) -> bytes:
     body = {"model": "demo", "input": "x", "params": {"tokens": tokens, "rate": 200}}
-    return orjson.dumps({"rid": rid, **body})
+    return orjson.dumps({"rid": rid, "calls": [{"source": "answer", **body}]})
 
 
 async def generation(concurrency: int = 4) -> AsyncIterator[tuple[Generation, Recorder]]:

@@ -10,8 +10,9 @@ from typing import Any
 import orjson
 
 from agents.generation import run_call
+from agents.models.base import Citation, Item, Limits, ToolCall
 from app import events
-from app.models.base import Call, Citation, Item, Limits, ToolCall
+from app.contract.requests import Call
 from tests.unit.test_writer import Recording, tick
 
 LIMITS = Limits(first_token_s=5, idle_s=5, deadline_s=30)

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agents.models.demo_json import document, tokens
 from agents.views import following, outputs
 from app.events import Event
-from app.models.demo_json import document, tokens
 from app.settings import Settings
 
 SCHEMA: dict[str, Any] = {

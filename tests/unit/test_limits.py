@@ -17,7 +17,7 @@ from app.edge.resume import Body
 from app.edge.routes import on_error
 from app.edge.stream import EventStream, Streams
 from app.errors import TooLarge, TooManyConnections, UnknownResponse
-from app.models.calls import parse_calls
+from app.request.calls import parse_calls
 from app.settings import Settings
 from tests.unit.test_edge_stream import FakeServer, wait_until
 

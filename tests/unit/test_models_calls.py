@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from app import cache, conversation
 from app import views as app_views
+from app.catalog import Catalog
 from app.errors import BadRequest
-from app.models.calls import parse_calls
-from app.models.registry import Catalog
+from app.request.calls import parse_calls
 from app.settings import Settings
 
 

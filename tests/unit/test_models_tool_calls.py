@@ -10,9 +10,10 @@ import httpx
 import orjson
 import pytest
 
-from app.models.anthropic_messages import AnthropicMessages
-from app.models.base import Call, Citation, Item, ToolCall
-from app.models.openai_chat import OpenAIChat
+from agents.models.anthropic_messages import AnthropicMessages
+from agents.models.base import Citation, Item, ToolCall
+from agents.models.openai_chat import OpenAIChat
+from app.contract.requests import Call
 from app.usage import Usage
 from tests.fakes import wire, wire_tools
 

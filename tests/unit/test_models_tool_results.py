@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
+from agents.models import anthropic_messages, openai_chat
+from app.contract.requests import Call
 from app.errors import BadRequest
-from app.models import anthropic_messages, openai_chat
-from app.models.base import Call
-from app.models.calls import parse_calls
+from app.request.calls import parse_calls
 
 QUESTION = {"role": "user", "content": "Weather in Köln, and the time?"}
 WEATHER_ARGS = '{"location":"Köln, DE","unit":"c"}'

@@ -1,5 +1,5 @@
-"""Tool parameters: validated at the edge (app/models/tools.py through parse_calls) and
-translated into the Anthropic Messages request (app/models/anthropic_tools.py)."""
+"""Tool parameters: validated at the edge (app/request/tools.py through parse_calls) and
+translated into the Anthropic Messages request (agents/models/anthropic_tools.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from agents.models.anthropic_messages import request_body
+from app.contract.requests import Call
 from app.errors import BadRequest
-from app.models import tools
-from app.models.anthropic_messages import request_body
-from app.models.base import Call
-from app.models.calls import parse_calls
+from app.request import tools
+from app.request.calls import parse_calls
 
 WEATHER = {
     "type": "function",

@@ -9,10 +9,11 @@ import httpx
 import orjson
 import pytest
 
-from app.models.anthropic_messages import AnthropicMessages
-from app.models.base import Call, UpstreamError
-from app.models.openai_chat import OpenAIChat
-from app.models.upstream import retry_after_s
+from agents.models.anthropic_messages import AnthropicMessages
+from agents.models.openai_chat import OpenAIChat
+from agents.models.upstream import retry_after_s
+from app.contract.requests import Call
+from app.errors import UpstreamError
 from tests.fakes import wire
 
 SSE = {"content-type": "text/event-stream; charset=utf-8"}

@@ -18,9 +18,10 @@ from httpx_sse import ServerSentEvent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.models.anthropic_messages import MessageStream
-from app.models.base import Citation, ToolCall, UpstreamError
-from app.models.openai_chat import ChatStream
+from agents.models.anthropic_messages import MessageStream
+from agents.models.base import Citation, ToolCall
+from agents.models.openai_chat import ChatStream
+from app.errors import UpstreamError
 from app.usage import Usage
 
 KEYS = [

@@ -8,8 +8,8 @@ import orjson
 from agents.persist import terminal_records
 from agents.recording import Read, record, views_done
 from app import events
+from app.contract.index import IndexRecord
 from app.events import Event
-from app.index import IndexRecord
 from app.storage.records import RAW
 
 RID = "r1"

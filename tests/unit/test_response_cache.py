@@ -10,11 +10,13 @@ import pytest
 
 from agents import cached
 from agents.generation import run_response
-from app import events, index
+from agents.models.base import Citation, Limits, ToolCall
+from app import events
 from app.cache import FULL, RECORDED, CacheAsk, CacheHit, hit_of, parse
-from app.errors import BadRequest
-from app.models.base import Call, Citation, Limits, ToolCall, UpstreamError
-from app.models.calls import parse_calls
+from app.contract import index, requests
+from app.contract.requests import Call
+from app.errors import BadRequest, UpstreamError
+from app.request.calls import parse_calls
 from app.storage.records import RAW, StoredResponse, request_hash
 from app.storage.store import Store
 from app.summary import Tally
@@ -46,10 +48,11 @@ def test_a_malformed_cache_option_is_refused(value: Any) -> None:
 
 def test_the_hit_travels_in_the_request_record() -> None:
     hit = CacheHit("r1", RECORDED)
-    assert hit_of({"rid": "r2", "calls": [], "cache_hit": hit.to_dict()}) == hit
-    assert hit_of({"rid": "r2", "calls": []}) is None
+    record = requests.Request("r2", [], cache_hit=hit.to_dict()).encode()
+    assert hit_of(requests.decode(record).cache_hit) == hit
+    assert hit_of(None) is None
     for bad in ({"rid": ""}, {"rid": 3}, {"rid": "r1", "pace": "x"}, "r1"):
-        assert hit_of({"cache_hit": bad}) is None  # generated as usual
+        assert hit_of(bad) is None  # generated as usual
 
 
 def _hash(body: dict[str, Any]) -> str:

@@ -10,13 +10,15 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from agents.models.anthropic_messages import AnthropicMessages
+from agents.models.base import ModelAdapter
+from agents.models.openai_chat import OpenAIChat
+from agents.models.upstream import make_client
 from agents.transforms.classifier import ClassifierUnavailable
 from agents.transforms.moderation_api import ModerationEndpoint
 from app import redact
-from app.models.anthropic_messages import AnthropicMessages
-from app.models.base import Call, ModelAdapter, UpstreamError
-from app.models.openai_chat import OpenAIChat
-from app.models.upstream import make_client
+from app.contract.requests import Call
+from app.errors import UpstreamError
 from app.settings import Settings
 from tests.fakes.upstream import FakeUpstream
 

@@ -15,14 +15,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 
 from agents.stats import Stats
-from app import stats
+from app.contract import stats
+from app.contract.index import IndexRecord
+from app.contract.stats import Aggregate, Partial
 from app.edge.routes import EXCEPTION_HANDLERS, ROUTES
 from app.edge.stats import StatsWindow
 from app.edge.stats_metrics import StatsCollector
 from app.histogram import Histogram, bucket_of, upper_ms
-from app.index import IndexRecord
 from app.settings import Settings
-from app.stats import Aggregate, Partial
 from app.summary import Summary
 
 NOW_MS = 1_780_000_000_000.0  # a fixed clock

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agents.models.demo import DemoModel
+from agents.models.demo_json import document, tokens
 from app import structured, views
 from app.errors import BadRequest
-from app.models.calls import parse_calls
-from app.models.demo import DemoModel
-from app.models.demo_json import document, tokens
+from app.request.calls import parse_calls
 
 ITEM = {"type": "object", "properties": {"sku": {"type": "string", "maxLength": 8},
                                          "qty": {"type": "integer", "minimum": 1}},

@@ -11,14 +11,15 @@ import pytest
 from httpx_sse import ServerSentEvent
 
 from agents.generation import run_call, run_response
-from app import events, index
-from app.errors import DecodeError
+from agents.models.anthropic_messages import MessageStream
+from agents.models.base import Item, Limits
+from agents.models.demo import DemoModel
+from agents.models.openai_chat import ChatStream
+from app import events
+from app.contract import index
+from app.contract.requests import Call
+from app.errors import DecodeError, UpstreamUnavailable
 from app.events import Event
-from app.models.anthropic_messages import MessageStream
-from app.models.base import Call, Item, Limits
-from app.models.demo import DemoModel
-from app.models.openai_chat import ChatStream
-from app.models.upstream import UpstreamError
 from app.summary import Summary
 from app.usage import Usage, from_anthropic, from_openai
 from tests.fakes import wire
@@ -146,7 +147,7 @@ class Failing:
 
     async def _stream(self) -> AsyncIterator[Item]:
         yield "x"
-        raise UpstreamError("overloaded", code="upstream_unavailable", retriable=True)
+        raise UpstreamUnavailable("overloaded")
 
 
 async def test_run_call_writes_model_usage_and_timings_on_source_done() -> None:

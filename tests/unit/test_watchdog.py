@@ -13,9 +13,9 @@ import orjson
 
 from agents.sideread import Folded
 from agents.watchdog import Watchdog, merge
-from app import index
+from app.contract import index
+from app.contract.index import IndexRecord
 from app.events import decode
-from app.index import IndexRecord
 from app.ordering import Order
 from app.settings import Settings
 

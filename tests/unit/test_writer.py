@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from app import index
+from app.contract import index
 from app.producer import Publisher, WriteFailed
 from app.settings import Settings
 

@@ -1,47 +1,29 @@
-"""The seam between generation and the models: a `Call`, the `ModelAdapter` Protocol every model
-implements and what it yields (text, `ToolCall`, `Citation`, `Usage`), the `UpstreamError` a
-failing call raises, and the timers every call runs under.
+"""The seam between generation and the models: the `ModelAdapter` Protocol every model implements
+(given a `Call`, app/contract/requests.py) and what it yields (text, `ToolCall`, `Citation`,
+`Usage`), and the timers every call runs under. A failing call raises an `UpstreamError`
+(app/errors.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
-from app.errors import TokenRelayError
+from app.contract.requests import Call
+from app.errors import (
+    DeadlineExceeded,
+    FirstTokenTimeout,
+    UpstreamError,
+    UpstreamProtocol,
+    UpstreamStalled,
+)
 from app.settings import Settings
 from app.usage import Usage
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One model call of a response: its source label, model name, chat messages, parameters."""
-
-    source: str
-    model: str
-    messages: tuple[Mapping[str, Any], ...]
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def prompt(self) -> str:
-        """The last user message's text (what the demo model answers)."""
-        for message in reversed(self.messages):
-            if message.get("role") == "user":
-                return _text(message.get("content"))
-        return ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "model": self.model,
-            "messages": [dict(m) for m in self.messages],
-            "params": dict(self.params),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,29 +57,13 @@ class ModelAdapter(Protocol):
         ...
 
 
-class UpstreamError(TokenRelayError):
-    """A model call that failed: the upstream refused, broke off, or took too long."""
-
-    def __init__(
-        self, message: str, *, code: str, retriable: bool, upstream_status: int | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.retriable = retriable
-        self.upstream_status = upstream_status
-
-
 def load_json(data: str, http_status: int) -> Any:
     """One upstream SSE payload as JSON; anything else is a protocol fault of the upstream."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        raise UpstreamError(
-            f"upstream sent data that is not JSON: {data[:200]!r}",
-            code="upstream_protocol",
-            retriable=False,
-            upstream_status=http_status,
+        raise UpstreamProtocol(
+            f"upstream sent data that is not JSON: {data[:200]!r}", upstream_status=http_status
         ) from None
 
 
@@ -206,26 +172,7 @@ class _Watch:
 
 def _timed_out(first: bool, at_deadline: bool, limits: Limits) -> UpstreamError:
     if at_deadline:
-        # The same call would most likely run as long again.
-        return UpstreamError(
-            f"the model call ran past its {limits.deadline_s:g} s deadline",
-            code="deadline_exceeded",
-            retriable=False,
-        )
+        return DeadlineExceeded(f"the model call ran past its {limits.deadline_s:g} s deadline")
     if first:
-        return UpstreamError(
-            f"no first token within {limits.first_token_s:g} s",
-            code="first_token_timeout",
-            retriable=True,
-        )
-    return UpstreamError(
-        f"no token for {limits.idle_s:g} s", code="upstream_stalled", retriable=True
-    )
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: keep the text ones
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, Mapping))
-    return ""
+        return FirstTokenTimeout(f"no first token within {limits.first_token_s:g} s")
+    return UpstreamStalled(f"no token for {limits.idle_s:g} s")

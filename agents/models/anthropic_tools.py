@@ -1,5 +1,5 @@
 """OpenAI-shaped `tools`, `tool_choice`, `parallel_tool_calls` and `response_format` (what a
-call's params hold, app/models/tools.py) in the Anthropic Messages request's own terms.
+call's params hold, app/request/tools.py) in the Anthropic Messages request's own terms.
 
 Messages has no structured-output field, so a `response_format` goes "through tool input": one
 more tool named after the schema, whose `input_schema` is the schema, with `tool_choice`
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# The format tool's name for `{"type": "json_object"}` (no schema, no name of its own).
-JSON_OBJECT_TOOL = "json_answer"
+from app.request.tools import JSON_OBJECT_TOOL
+
 FORMAT_DESCRIPTION = "Give your whole answer as this tool's input."
 NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 

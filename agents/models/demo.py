@@ -9,9 +9,10 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterator
 
+from agents.models import demo_json
+from agents.models.base import Item
 from app import structured
-from app.models import demo_json
-from app.models.base import Call, Item
+from app.contract.requests import Call
 from app.usage import Usage
 
 _SECTION = """## Part {i}: {topic}

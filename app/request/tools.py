@@ -12,7 +12,6 @@ from typing import Any
 import orjson
 
 from app.errors import BadRequest
-from app.models.anthropic_tools import JSON_OBJECT_TOOL
 
 PARAMS = frozenset({"tools", "tool_choice", "parallel_tool_calls"})
 MAX_TOOLS = 128  # OpenAI's limit
@@ -22,6 +21,9 @@ MAX_DESCRIPTION = 4096
 # Both vendors' rule for a tool's name (and OpenAI's for a json_schema's name).
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CHOICES = ("auto", "none", "required")
+# The tool Anthropic gets for `{"type": "json_object"}` (no schema, no name of its own:
+# agents/models/anthropic_tools.py); a tool of the caller's may not take its name.
+JSON_OBJECT_TOOL = "json_answer"
 
 
 def check(params: dict[str, Any], where: str) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from app import structured
+from app.contract.requests import Call
 from app.errors import BadRequest, TooManyCalls
-from app.models import tools, turns
-from app.models.base import Call
+from app.request import tools, turns
 
 ANSWER = "answer"
 # A source is a label readers route on (`answer`, `tool:search`): short, printable, no spaces.

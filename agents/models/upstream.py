@@ -17,8 +17,19 @@ import httpx
 import orjson
 from httpx_sse import EventSource, ServerSentEvent
 
+from agents.models.base import Item
 from app import redact
-from app.models.base import Item, UpstreamError
+from app.errors import (
+    RateLimited,
+    UpstreamAuth,
+    UpstreamDropped,
+    UpstreamError,
+    UpstreamProtocol,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    UpstreamUnreachable,
+)
 from app.usage import Usage
 
 MAX_ERROR_BODY = 64 * 1024
@@ -77,9 +88,7 @@ def scrubbed(exc: UpstreamError, secrets: tuple[str, ...]) -> UpstreamError:
     message = redact.scrub(exc.message, secrets)
     if message == exc.message:
         return exc
-    return UpstreamError(
-        message, code=exc.code, retriable=exc.retriable, upstream_status=exc.upstream_status
-    )
+    return type(exc)(message, retriable=exc.retriable, upstream_status=exc.upstream_status)
 
 
 async def post_sse(
@@ -97,83 +106,63 @@ async def post_sse(
             kind = response.headers.get("content-type", "").partition(";")[0].strip()
             if kind != "text/event-stream":
                 detail = (await _read_capped(response))[:300].decode(errors="replace")
-                raise UpstreamError(
+                raise UpstreamProtocol(
                     f"upstream answered {kind or 'no content type'}, not a stream: {detail}",
-                    code="upstream_protocol",
-                    retriable=False,
                     upstream_status=status,
                 )
             async for event in EventSource(response).aiter_sse():
                 yield status, event
     except httpx.ConnectError as exc:
-        raise UpstreamError(
-            f"cannot reach the model server: {exc}", code="upstream_unreachable", retriable=True
-        ) from None
+        raise UpstreamUnreachable(f"cannot reach the model server: {exc}") from None
     except httpx.TimeoutException as exc:
-        raise UpstreamError(
-            f"model server timed out: {exc!r}", code="upstream_timeout", retriable=True
-        ) from None
+        raise UpstreamTimeout(f"model server timed out: {exc!r}") from None
     except httpx.TransportError as exc:  # reset, closed mid-body, broken chunking
         raise dropped(status, f"{type(exc).__name__}: {exc}") from None
 
 
 def dropped(status: int | None, detail: str) -> UpstreamError:
-    return UpstreamError(
-        f"the model server's stream broke off: {detail}",
-        code="upstream_dropped",
-        retriable=True,
-        upstream_status=status,
-    )
+    return UpstreamDropped(f"the model server's stream broke off: {detail}", upstream_status=status)
 
 
 def protocol_error(detail: str, status: int | None) -> UpstreamError:
     """A stream the parser cannot read (not the format it speaks): not retriable, the same
     server would answer the same."""
-    return UpstreamError(detail, code="upstream_protocol", retriable=False, upstream_status=status)
+    return UpstreamProtocol(detail, upstream_status=status)
 
 
 def http_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
     """An HTTP error answer as an UpstreamError: retriable for 408/425/429/5xx."""
     kind, message = error_detail(body)
     detail = message or body[:300].decode(errors="replace").strip() or "no detail"
-    code, retriable = classify(status)
+    kind_of_error = classify(status)
     wait = retry_after_s(headers)
     hint = f" (retry after {wait:g} s)" if wait is not None else ""
     label = f"{kind}: " if kind else ""
-    return UpstreamError(
-        f"upstream answered {status}: {label}{detail}{hint}",
-        code=code,
-        retriable=retriable,
-        upstream_status=status,
-    )
+    message = f"upstream answered {status}: {label}{detail}{hint}"
+    return kind_of_error(message, upstream_status=status)
 
 
 def stream_error(payload: Any, http_status: int, status: int | None = None) -> UpstreamError:
     """An error the server sent inside a 200 stream. Retriable unless its type says the request
     itself is wrong: mid-stream, the request was already accepted once."""
     kind, message = error_detail(orjson.dumps(payload))
+    text = f"upstream error mid-stream: {kind + ': ' if kind else ''}{message or 'no detail'}"
     if status is not None:
-        code, retriable = classify(status)
-    else:
-        code, retriable = "upstream_error", not _is_request_fault(kind)
-    return UpstreamError(
-        f"upstream error mid-stream: {kind + ': ' if kind else ''}{message or 'no detail'}",
-        code=code,
-        retriable=retriable,
-        upstream_status=status if status is not None else http_status,
-    )
+        return classify(status)(text, upstream_status=status)
+    return UpstreamError(text, retriable=not _is_request_fault(kind), upstream_status=http_status)
 
 
-def classify(status: int) -> tuple[str, bool]:
+def classify(status: int) -> type[UpstreamError]:
+    """The kind of failed call an HTTP error status is (its code and whether it is retriable)."""
     if status == 429:
-        return "rate_limited", True
+        return RateLimited
     if status in (408, 425) or status >= 500:
-        return "upstream_unavailable", True
+        return UpstreamUnavailable
     if status in (401, 403):
-        return "upstream_auth", False
+        return UpstreamAuth
     if 400 <= status < 500:
-        return "upstream_rejected", False
-    return "upstream_error", False
+        return UpstreamRejected
+    return UpstreamError
 
 
 def error_detail(body: bytes) -> tuple[str, str]:

@@ -10,17 +10,18 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
+from agents.models.base import Item, load_json
+from agents.models.toolcalls import Assembly
+from agents.models.upstream import dropped, protocol_error, stream_error, stream_items
 from app import usage
-from app.models.base import Call, Item, load_json
-from app.models.toolcalls import Assembly
-from app.models.upstream import dropped, protocol_error, stream_error, stream_items
+from app.contract.requests import Call
 from app.usage import Usage
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # The legacy `function_call` has no id and at most one call per answer.
 LEGACY_INDEX = -1
 LEGACY_ID = "function_call"
-# Passed to the server as given (validated at the edge: app/models/tools.py, app/structured.py).
+# Passed to the server as given (validated at the edge: app/request/tools.py, app/structured.py).
 PASSED = ("max_tokens", "temperature", "top_p", "stop")
 PASSED += ("tools", "tool_choice", "parallel_tool_calls", "response_format")
 

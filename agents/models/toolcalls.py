@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from app.models.base import ToolCall
+from agents.models.base import ToolCall
 
 log = logging.getLogger(__name__)
 

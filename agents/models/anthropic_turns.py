@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from app.models.turns import arguments_object
+from app.request.turns import arguments_object
 
 
 def translate(chat: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:

@@ -11,12 +11,13 @@ import httpx
 import orjson
 from httpx_sse import ServerSentEvent
 
+from agents.models.anthropic_tools import tool_fields
+from agents.models.anthropic_turns import translate
+from agents.models.base import Citation, Item, load_json
+from agents.models.toolcalls import Assembly
+from agents.models.upstream import dropped, stream_error, stream_items
 from app import usage
-from app.models.anthropic_tools import tool_fields
-from app.models.anthropic_turns import translate
-from app.models.base import Call, Citation, Item, load_json
-from app.models.toolcalls import Assembly
-from app.models.upstream import dropped, stream_error, stream_items
+from app.contract.requests import Call
 from app.usage import Usage
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"

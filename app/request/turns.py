@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from app.errors import BadRequest
-from app.models.tools import NAME
+from app.request.tools import NAME
 
 MAX_TOOL_CALLS = 128  # per assistant message, as many as a call may have tools
 MAX_ID = 256  # the upstream's ids: `call_…`, `toolu_…`, vLLM's `chatcmpl-tool-<32 hex>`

@@ -1,6 +1,6 @@
-"""Model names to adapters. `Catalog` (pure, from settings) says which names exist: the edge
-validates requests and answers GET /v1/models with it. `Registry` holds the adapters and
-their one HTTP client, in the worker.
+"""Which models this deployment offers, from settings alone (pure: no adapters, no HTTP): the
+edge validates requests and answers GET /v1/models with it, the worker's registry
+(agents/models/registry.py) refuses the same names.
 """
 
 from __future__ import annotations
@@ -8,11 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.errors import BadRequest
-from app.models.anthropic_messages import AnthropicMessages
-from app.models.base import ModelAdapter, UpstreamError
-from app.models.demo import DemoModel
-from app.models.openai_chat import OpenAIChat
-from app.models.upstream import make_client
 from app.settings import Settings
 
 DEMO = "demo"
@@ -61,32 +56,6 @@ class Catalog:
             raise BadRequest(
                 f"model {model[:100]!r} is not offered; available: {', '.join(self.names())}"
             )
-
-
-class Registry:
-    """The worker's adapters; `aclose` closes their HTTP connections."""
-
-    def __init__(self, settings: Settings) -> None:
-        s = settings
-        self.catalog = Catalog(settings)
-        self.client = make_client(s.generation_connect_timeout_s)
-        self.adapters: dict[str, ModelAdapter] = {
-            DEMO: DemoModel(s.demo_tokens, s.demo_rate, s.demo_first_token_ms),
-            OPENAI: OpenAIChat(self.client, s.openai_base_url, s.openai_api_key),
-            ANTHROPIC: AnthropicMessages(
-                self.client, s.anthropic_base_url, s.anthropic_api_key, s.anthropic_max_tokens
-            ),
-        }
-
-    def adapter(self, model: str) -> ModelAdapter:
-        try:
-            self.catalog.check(model)
-        except BadRequest as exc:  # the edge checked it; this worker is configured otherwise
-            raise UpstreamError(str(exc), code="unknown_model", retriable=False) from None
-        return self.adapters[model.partition("/")[0]]
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
 
 def _split(names: str) -> tuple[str, ...]:

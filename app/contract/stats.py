@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
+from app.contract.index import IndexRecord
 from app.histogram import Histogram
-from app.index import IndexRecord
 from app.summary import Summary
 
 WIRE_VERSION = 1
