@@ -76,6 +76,8 @@ def test_compose_file_is_valid_and_runs_real_commands(tmp_path: Path) -> None:
             assert_command(service["command"], f"compose {name}")
             assert_settings({m for k in service["environment"] for m in VARIABLE.findall(k)}, name)
             assert service["build"]["dockerfile"] == "infra/Dockerfile"
+            grace = int(service["stop_grace_period"].removesuffix("s"))
+            assert grace >= Settings().worker_drain_s + 15, f"{name}: stop_grace_period {grace}"
     assert (INFRA / "Dockerfile").exists()
     # Control: the same file with a key the specification does not have is rejected.
     broken = tmp_path / "broken"
@@ -124,7 +126,8 @@ def test_units_run_real_commands_with_real_settings() -> None:
         assert keys["EnvironmentFile"] == "/etc/tokenrelay/tokenrelay.env"
         assert keys["Restart"] == "on-failure" and keys["KillSignal"] == "SIGTERM"
         assert keys["NoNewPrivileges"] == "yes" and keys["ProtectSystem"] == "strict"
-        assert int(keys["TimeoutStopSec"].removesuffix("s")) >= 30
+        # Above the worker's drain (docs/operations.md), with room to exit after it.
+        assert int(keys["TimeoutStopSec"].removesuffix("s")) >= Settings().worker_drain_s + 15
     env_file = (UNITS / "tokenrelay.env").read_text()
     assert_settings(set(VARIABLE.findall(env_file)), "tokenrelay.env")
 
