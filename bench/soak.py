@@ -21,7 +21,7 @@ import psutil
 from bench import machine, memtrace
 from bench.loadproc import LoadProc
 from bench.procs import Children, raise_nofile, wait_until
-from bench.soakreport import compact, write_report
+from bench.soakreport import WINDOW_MIN, compact, write_report
 from bench.stack import Broker, TokenRelay, _env, _healthy
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -121,6 +121,8 @@ async def _main(args: argparse.Namespace) -> int:
         sampler = asyncio.create_task(_sample(procs, t0, samples))
         ticks: list[dict[str, Any]] = []
         snapshots: dict[str, dict[str, float]] = {}
+        span = (args.minutes - args.warmup_minutes) * 60
+        baseline_end = args.warmup_minutes * 60 + min(WINDOW_MIN * 60, span / 3) + 5
         deadline = args.minutes * 60 + DRAIN_S + 120
         while True:
             got = await load.event(deadline)
@@ -130,7 +132,9 @@ async def _main(args: argparse.Namespace) -> int:
             ticks.append(got)
             # The edge's own gauges (subscribers, rings, ...) at the end of the warm-up and of
             # the load: if memory grows, which of its maps grew with it.
-            for when, at in (("warm", args.warmup_minutes * 60), ("end", args.minutes * 60 - 5)):
+            # "warm" after the verdict's baseline window, not at its start: a tracemalloc
+            # snapshot pauses the edge for seconds, which must not fall inside the window.
+            for when, at in (("warm", baseline_end), ("end", args.minutes * 60 - 5)):
                 if when not in snapshots and got["t"] >= at:
                     snapshots[when] = await asyncio.to_thread(_edge_metrics, stack.port)
                     _trace(stack, args.trace_edge)

@@ -220,7 +220,7 @@ def _gauges(data: dict[str, Any]) -> list[str]:
     cols = [c for c in ("warm", "end", "idle") if c in snaps]
     quiet = data["info"].get("quiet_s")
     lines = [
-        "The edge's own gauges (its /metrics) at the end of the warm-up, at the end of the load"
+        "The edge's own gauges (its /metrics) after the warm-up, at the end of the load"
         + (
             f", and after {quiet:.0f} s with no load (longer than it keeps a finished response)"
             if quiet
@@ -238,7 +238,7 @@ def _gauges(data: dict[str, Any]) -> list[str]:
 
 
 def _memtrace(data: dict[str, Any]) -> list[str]:
-    """The traced edge (bench/memtrace.py): Python's own allocations at the end of the warm-up,
+    """The traced edge (bench/memtrace.py): Python's own allocations after the warm-up,
     of the load and after the quiet period, and the source lines that grew the most."""
     trace = data.get("memtrace")
     if not trace:
@@ -259,7 +259,7 @@ def _memtrace(data: dict[str, Any]) -> list[str]:
         + " | ".join(f"{x['gc_objects']:,}" for x in (warm, end, idle))
         + " |",
         "",
-        "Source lines whose allocations grew most from the end of the warm-up to the end of the "
+        "Source lines whose allocations grew most from after the warm-up to the end of the "
         "load:",
         "",
         "| where | grew by | held at end | blocks grown |",
