@@ -45,8 +45,10 @@ run: $(STAMP) web
 	$(if $(TOKENRELAY_KAFKA),,bash infra/kafka/broker.sh fetch)
 	$(BIN)/tokenrelay up
 
+# mypy --strict ([tool.mypy] in pyproject.toml): 12 s of CPU from a cold cache, <1 s warm.
 lint: install
 	$(BIN)/ruff check app agents tests
+	$(BIN)/mypy app agents
 
 unit: install
 	$(BIN)/python -m pytest tests/unit -q

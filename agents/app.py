@@ -44,6 +44,7 @@ def make_app(
         lambda: dog.counts,
     )  # fmt: skip
     generation.register(app, settings, metrics, drain)
+    metrics.watch_app(app, settings.topic_prefix)
     views.register(app, settings)
     stats.register(app, settings)
     metrics.counts(

@@ -81,7 +81,7 @@ class Drain:
             await asyncio.gather(*self._later, return_exceptions=True)
 
 
-class DrainingWorker(Worker):  # type: ignore[misc]
+class DrainingWorker(Worker):
     """Faust's worker, whose stop signals begin the drain before Faust stops, and whose
     shutdown waits for it after (only the first signal counts, as in Faust).
 

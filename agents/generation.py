@@ -19,6 +19,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -29,7 +30,7 @@ from agents.metrics import WorkerMetrics
 from agents.models.base import Citation, Item, Limits, ModelAdapter, ToolCall, limited
 from agents.models.registry import Registry
 from agents.sideread import SideReader
-from app import cache, consumers, events, kafka_security
+from app import cache, consumers, events, kafka_security, logs
 from app.contract import control, requests
 from app.contract.requests import Call
 from app.deadletter import DeadLetters
@@ -48,6 +49,7 @@ from app.request.calls import ANSWER, parse_calls
 from app.settings import Settings
 from app.storage.store import Store
 from app.topics import ensure_topics
+from app.tracing import Tracing
 from app.usage import Usage
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ STOP_GRACE_S = 5.0
 
 async def fail(writer: ResponseWriter, exc: UpstreamError, source: str = ANSWER) -> None:
     """End the response with the upstream fault `exc`, labelled with the call that failed."""
+    log.warning("%s ends with error %s: %s", source, exc.code, exc.message)  # rid: app/logs.py
     await writer.error(
         exc.message,
         retriable=exc.retriable,
@@ -172,12 +175,22 @@ class Generation:
         self.running: dict[str, asyncio.Task[None]] = {}
         self.cancelling: set[str] = set()
         self.cancelled: OrderedDict[str, float] = OrderedDict()  # rid -> when, recent first out
+        self.tracing = Tracing.off()  # app/tracing.py: a "generate" span per response when on
 
-    async def take(self, value: bytes | None, written_ms: float | None = None) -> None:
+    async def take(
+        self, value: bytes | None, written_ms: float | None = None, headers: Any = None
+    ) -> None:
         """Start one request; waits for free slots (so requests wait in Kafka, not here).
-        `written_ms` is when Kafka stored the request (its record timestamp). DecodeError for
-        a record that is not a request (the agent dead-letters it)."""
+        `written_ms` is when Kafka stored the request (its record timestamp), `headers` its
+        record's (trace context). DecodeError for a record that is not a request (the agent
+        dead-letters it)."""
         request = requests.decode(value)
+        with logs.bound(request.rid):  # its log lines, and its generation task's, carry it
+            await self._take(request, written_ms, headers)
+
+    async def _take(
+        self, request: requests.Request, written_ms: float | None, headers: Any
+    ) -> None:
         rid = request.rid
         # The edge wrote the response's `open` index record when it created the request.
         writer = self.publisher.response(rid, announced=True)
@@ -207,7 +220,11 @@ class Generation:
             await writer.cancelled()
             return
         old = written_ms is not None and events.now_ms() - written_ms > self.takeover_age_ms
+        span = self.tracing.start("generate", headers, kind="consumer", rid=rid)
+        writer.trace_headers = self.tracing.headers(span)  # on its first event record
         task = asyncio.create_task(self._run(writer, calls, need, written_ms if old else None, hit))
+        if span is not None:
+            task.add_done_callback(lambda _: span.end())
         self.running[rid] = task
         task.add_done_callback(lambda _: self.running.pop(rid, None))
 
@@ -359,6 +376,8 @@ def register(
         await publisher.start()
         publisher.on_finished = metrics.on_finished
         generation = Generation(settings, publisher, registry, store)
+        generation.tracing = tracing = Tracing.from_settings(settings, "tokenrelay-worker")
+        metrics.watch_publisher(publisher)
         metrics.running.set_function(lambda: len(generation.running))
         cancels = asyncio.create_task(follow_control(settings, generation))
 
@@ -374,13 +393,14 @@ def register(
                 await dead.stop()
             finally:
                 await publisher.stop()
+                tracing.shutdown()
 
         try:
             async for event in stream.events():
                 message = event.message
                 try:
                     # faust gives the record's timestamp in seconds
-                    await generation.take(message.value, message.timestamp * 1000)
+                    await generation.take(message.value, message.timestamp * 1000, message.headers)
                 except Exception as exc:  # this group reads each request once: once
                     # A record no response can be made of; any other fault is a bug, but
                     # of this request only: the agent goes on with the next.

@@ -29,6 +29,7 @@ import faust
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from agents import hooks
 from agents.collect import Collector
 from agents.recording import Read, record, views_done
 from app import audit, consumers, events, kafka_security
@@ -194,7 +195,7 @@ def register(app: faust.App, settings: Settings) -> Callable[[], dict[str, int]]
     """Run the persist agent in `app`; what it has done so far, for the metrics."""
     counts: dict[str, int] = {}
 
-    @app.task
+    @hooks.task(app)
     async def persist() -> None:
         store = Store.connect(settings.database_url)
         collector = Collector(settings)

@@ -18,6 +18,7 @@ from typing import Any
 
 import faust
 
+from agents import hooks
 from app.contract import index, stats, tables
 from app.contract.index import IndexRecord
 from app.contract.stats import SEP, Partial
@@ -120,7 +121,7 @@ def register(app: faust.App, settings: Settings) -> Stats:
             except Exception:  # stats must never stop the worker's other agents
                 log.exception("stats: a record could not be counted")
 
-    @app.timer(interval=PUBLISH_S, name="stats-publish")
+    @hooks.timer(app, interval=PUBLISH_S, name="stats-publish")
     async def publish() -> None:
         try:
             await agent_stats.publish()

@@ -24,6 +24,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from agents import hooks
 from agents.following import Following, View, following, number, outputs
 from agents.lanes import Lane
 from agents.transforms.base import Out
@@ -319,11 +320,11 @@ def register(app: faust.App, settings: Settings) -> Views:
     views = Views(
         settings,
         table=app.Table("views", partitions=parts, **RAW),
-        recovered=lambda: app.tables.recovery.completed.is_set(),
+        recovered=lambda: hooks.recovered(app),
     )
 
-    @app.on_partitions_assigned.connect  # type: ignore[misc]
-    async def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+    @hooks.on_assigned(app)
+    async def on_assigned(assigned: set[Any]) -> None:
         views.owned = {tp.partition for tp in assigned if tp.topic == settings.responses_topic}
 
     @app.agent(responses, name="views")
@@ -338,7 +339,7 @@ def register(app: faust.App, settings: Settings) -> Views:
         finally:
             await views.close()
 
-    @app.timer(interval=SYNC_S, name="views-sync")
+    @hooks.timer(app, interval=SYNC_S, name="views-sync")
     async def sync() -> None:
         # A fault here must not crash the worker (a timer's exception stops the Faust app):
         # the next tick tries again.

@@ -19,6 +19,7 @@ from typing import Any
 
 import faust
 
+from agents import hooks
 from agents.sideread import SideReader
 from app import events
 from app.contract import index
@@ -172,14 +173,14 @@ def register(app: faust.App, settings: Settings) -> Watchdog:
         settings,
         table=app.Table("watchdog", partitions=parts, **RAW),
         dead=app.topic(settings.deadletter_topic, partitions=1, **RAW, **RAW_CODEC),
-        recovered=lambda: app.tables.recovery.completed.is_set(),
+        recovered=lambda: hooks.recovered(app),
     )
 
     def ours(tps: set[Any]) -> set[int]:
         return {tp.partition for tp in tps if tp.topic == settings.responses_topic}
 
-    @app.on_partitions_assigned.connect  # type: ignore[misc]
-    async def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+    @hooks.on_assigned(app)
+    async def on_assigned(assigned: set[Any]) -> None:
         dog.owned = ours(assigned)
         dog.seen_alive.clear()  # a hint only (it saves side reads): never kept across owners
 
@@ -192,7 +193,7 @@ def register(app: faust.App, settings: Settings) -> Watchdog:
                 m = event.message
                 log.exception("watchdog: record %s/%d/%d failed", m.topic, m.partition, m.offset)
 
-    @app.timer(interval=1.0, name="watchdog-reaper")
+    @hooks.timer(app, interval=1.0, name="watchdog-reaper")
     async def reap() -> None:
         await dog.reap()
 

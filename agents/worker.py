@@ -9,6 +9,7 @@ from typing import Any
 
 import mode.loop
 
+from agents import hooks
 from agents.app import make_app
 from agents.drain import Drain, DrainingWorker
 from agents.metrics import WorkerMetrics
@@ -35,8 +36,8 @@ def run_worker(settings: Settings) -> int:
     metrics.serve(settings)  # before Faust starts: a port in use stops the worker here
     ready = False
 
-    @app.on_partitions_assigned.connect  # type: ignore[misc]
-    async def announce(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+    @hooks.on_assigned(app)
+    async def announce(assigned: set[Any]) -> None:
         nonlocal ready
         if not ready:
             ready = True
@@ -47,6 +48,11 @@ def run_worker(settings: Settings) -> int:
     # costs more CPU than sequencing the event.
     for name in ("faust", "aiokafka", "mode"):
         logging.getLogger(name).setLevel(logging.INFO)
-    worker = DrainingWorker(app, drain, settings.requests_topic, loglevel="warning", quiet=True)
+    # Logging is app/logs.py's (set up by the CLI), not Faust's own colour handler.
+    worker = DrainingWorker(
+        app, drain, settings.requests_topic, loglevel="warning", quiet=True,
+        override_logging=False,
+    )  # fmt: skip
+    worker.spinner = None  # Faust's terminal spinner writes escape codes into the log
     worker.execute_from_commandline()
     return 0

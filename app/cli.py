@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-from app import cli_api
+from app import cli_api, infra, logs
 from app.settings import Settings
-
-BROKER_SCRIPT = Path(__file__).resolve().parent.parent / "infra" / "kafka" / "broker.sh"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logs.setup_from_env(os.environ)  # edge, worker and commands alike (app/logs.py)
     return int(args.run(args) or 0)
 
 
@@ -86,7 +85,8 @@ def _openapi(args: argparse.Namespace) -> int:
 
 
 def _broker(args: argparse.Namespace) -> int:
-    return subprocess.call(["bash", str(BROKER_SCRIPT), args.action])
+    script = ["bash", str(infra.broker_script()), args.action]  # app/infra.py: checkout or wheel
+    return subprocess.call(script, env=infra.broker_env(Settings.from_env()))
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -116,6 +116,7 @@ def _edge(args: argparse.Namespace) -> int:
         host=settings.edge_host,
         port=settings.edge_port,
         log_level="warning",
+        log_config=None,  # uvicorn's loggers go through app/logs.py's handler, not their own
         timeout_graceful_shutdown=3,
     )
     EdgeServer(config).run()

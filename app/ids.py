@@ -36,4 +36,5 @@ def created_ms(rid: str) -> float | None:
 
 def partition_for(rid: str, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2, positive) puts key `rid` in."""
-    return (murmur2(rid.encode()) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(rid.encode())  # aiokafka has no type hints
+    return (hashed & 0x7FFFFFFF) % partitions

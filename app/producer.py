@@ -52,6 +52,8 @@ STOP_FLUSH_S = 10.0
 MAX_RECORD_BYTES = 1_000_000
 RECORD_OVERHEAD = 4096  # key, headers and the record's framing, generously
 
+_NO_HEADERS: dict[str, Any] = {}
+
 __all__ = ["Publisher", "ResponseWriter", "WriteFailed", "new_response_id"]
 
 
@@ -61,7 +63,9 @@ def too_large(exc: BaseException) -> bool:
     if not isinstance(exc, KafkaException) or not exc.args:
         return False
     code = getattr(exc.args[0], "code", lambda: None)()
-    return code in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._MSG_SIZE_TOO_LARGE)
+    # librdkafka refuses an oversized record itself with the broker's code; there is no local
+    # `_MSG_SIZE_TOO_LARGE` (naming one raised AttributeError for every other Kafka fault).
+    return bool(code == KafkaError.MSG_SIZE_TOO_LARGE)
 
 
 class Publisher:
@@ -84,6 +88,7 @@ class Publisher:
         self.on_finished: Callable[[str, dict[str, Any]], None] | None = None
         self._beats: asyncio.Task[None] | None = None
         self._last_error: KafkaError | None = None
+        self.produced = 0  # event records handed to librdkafka (the worker's metrics read it)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -118,6 +123,9 @@ class Publisher:
                 "socket.nagle.disable": True,
                 "error_cb": self._kafka_error,
                 "message.max.bytes": MAX_RECORD_BYTES,
+                # librdkafka's own lines through Python logging (app/logs.py's format), not
+                # straight to stderr; they are handed over by the poll threads.
+                "logger": logging.getLogger("librdkafka"),
             }
         )
 
@@ -157,27 +165,37 @@ class Publisher:
         return ResponseWriter(self, rid or new_response_id(), announced=announced)
 
     def send(
-        self, topic: str, key: str, value: bytes, partition: int | None = None
-    ) -> asyncio.Future[int]:
+        self, topic: str, key: str, value: bytes, partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[int]:  # fmt: skip
         """Queue one record; the future resolves to its offset once Kafka stored it."""
         assert self._loop is not None, "Publisher not started"
         future: asyncio.Future[int] = self._loop.create_future()
         if partition is None:
             partition = partition_for(key, self.partitions)
-        self._produce(topic, key, value, partition, partial(self._report, future, 0))
+        report = partial(self._report, future, 0)
+        self._produce(topic, key, value, partition, report, False, headers)
         return future
 
+    def queued(self) -> int:
+        """Records waiting in librdkafka for Kafka's acknowledgement (thread-safe)."""
+        return sum(len(p) for p in (self._producer, self._batching) if p is not None)
+
     def _produce(
-        self, topic: str, key: str, value: bytes, part: int, report: Any, batch: bool = False
-    ) -> None:
+        self, topic: str, key: str, value: bytes, part: int, report: Any, batch: bool = False,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:  # fmt: skip
         producer = self._batching if batch else self._producer
         assert producer is not None, "Publisher not started"
+        # Trace context (app/tracing.py) only where there is some (a few records per response):
+        # every other record's call stays exactly as it was.
+        extra = {"headers": headers} if headers else _NO_HEADERS
         try:
-            producer.produce(topic, value, key, part, on_delivery=report)
+            producer.produce(topic, value, key, part, on_delivery=report, **extra)
         except BufferError:
             # librdkafka's queue is full (the broker is far behind): wait for room, once.
             producer.poll(1.0)
-            producer.produce(topic, value, key, part, on_delivery=report)
+            producer.produce(topic, value, key, part, on_delivery=report, **extra)
 
     def _report(self, target: Any, seq: int, err: KafkaError | None, msg: Message) -> None:
         # In the poll thread: only record it; the event loop applies it.
@@ -278,6 +296,8 @@ class ResponseWriter:
         self.cached_from: str | None = None  # likewise: the response cache's source, if any
         self.conversation: dict[str, Any] | None = None  # its `open` only (app/conversation.py)
         self.tally = Tally()  # its terminal record's summary (app/summary.py)
+        # Trace context for its first event record only (app/tracing.py says why), or None.
+        self.trace_headers: list[tuple[str, bytes]] | None = None
         self._pending: list[_Pending] = []
         self._in_flight = 0
         self._drained: list[asyncio.Future[None]] = []
@@ -403,7 +423,9 @@ class ResponseWriter:
             pub.send(pub.settings.responses_topic, self.rid, self._record(index.OPEN).encode())
         topic = pub.settings.events_topic
         batch = pub._batch(len(self._pending))
+        pub.produced += len(self._pending)
         tally = self.tally
+        headers, self.trace_headers = self.trace_headers, None
         for item in self._pending:
             self.seq += 1
             if item.parts:  # per record, not per token: the summary's size and first text
@@ -422,8 +444,9 @@ class ResponseWriter:
             )
             pub._produce(
                 topic, self.rid, events.encode(event), self.partition,
-                partial(pub._report, self, self.seq), batch,
+                partial(pub._report, self, self.seq), batch, headers,
             )  # fmt: skip
+            headers = None
             self._in_flight += 1
         self._pending = []
 

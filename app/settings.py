@@ -164,6 +164,12 @@ class Settings:
     auth_cache_s: float = 5.0
     # Responses one API key may have in progress on one edge; the next POST gets 429.
     key_max_responses: int = 64
+    # Observability (docs/observability.md): log lines as `text` or `json` (one object a line,
+    # with the response id), the root level; OTLP/HTTP traces to this endpoint (empty: the
+    # standard OTEL_EXPORTER_OTLP_ENDPOINT if set, else no tracing at all).
+    log_format: str = "text"
+    log_level: str = "WARNING"
+    otlp_endpoint: str = ""
     demo_tokens: int = 400
     demo_rate: float = 50.0
     demo_first_token_ms: float = 0.0
@@ -172,6 +178,8 @@ class Settings:
         _check_kafka_security(self)
         if self.plain_code not in ("skip", "announce"):
             raise ValueError("TOKENRELAY_PLAIN_CODE must be skip or announce")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("TOKENRELAY_LOG_FORMAT must be text or json")
         if self.auth not in ("on", "off"):
             raise ValueError("TOKENRELAY_AUTH must be on or off")
         if self.moderation_on_error not in ("block", "allow"):

@@ -20,13 +20,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
+from app import infra
 from app.settings import Settings
 
-BROKER_SCRIPT = Path(__file__).resolve().parent.parent / "infra" / "kafka" / "broker.sh"
 WORKER_READY_S = 180.0  # a first start creates the topics and joins the group
 EDGE_READY_S = 90.0
 POLL_S = 0.2
@@ -73,6 +73,8 @@ def run(settings: Settings, demo_url: str) -> int:
         **os.environ,
         "TOKENRELAY_EDGE_HOST": settings.edge_host,
         "TOKENRELAY_EDGE_PORT": str(settings.edge_port),
+        # The logs go to files: JSON lines (with each response's id) unless said otherwise.
+        "TOKENRELAY_LOG_FORMAT": os.environ.get("TOKENRELAY_LOG_FORMAT") or "json",
     }
     own_broker = not os.environ.get("TOKENRELAY_KAFKA")
     started_broker: bool | None = False
@@ -80,7 +82,7 @@ def run(settings: Settings, demo_url: str) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the same way as Ctrl-C
     try:
         if own_broker:
-            started_broker = _broker_up(logs)
+            started_broker = _broker_up(settings, logs)
             if started_broker is None:
                 return 1
             env["TOKENRELAY_KAFKA"] = (
@@ -119,20 +121,23 @@ def run(settings: Settings, demo_url: str) -> int:
         for child in reversed(children):
             child.stop()
         if started_broker:
-            subprocess.call(["bash", str(BROKER_SCRIPT), "stop"], stdout=subprocess.DEVNULL)
+            _broker(settings, "stop", stdout=subprocess.DEVNULL)
 
 
-def _broker_up(logs: Path) -> bool | None:
+def _broker(settings: Settings, action: str, **popen: Any) -> int:
+    """broker.sh `action`, found in the checkout or the installed package (app/infra.py)."""
+    script = ["bash", str(infra.broker_script()), action]
+    return subprocess.call(script, env=infra.broker_env(settings), **popen)
+
+
+def _broker_up(settings: Settings, logs: Path) -> bool | None:
     """Start the local broker: True if this call started it, False if it was running already,
     None if it could not start (said why)."""
-    status = subprocess.run(["bash", str(BROKER_SCRIPT), "status"], capture_output=True)
-    if status.returncode == 0:
+    if _broker(settings, "status", stdout=subprocess.DEVNULL) == 0:
         say("broker already running, left as it is at exit")
         return False
     with (logs / "broker-start.log").open("wb") as out:
-        code = subprocess.call(
-            ["bash", str(BROKER_SCRIPT), "start"], stdout=out, stderr=subprocess.STDOUT
-        )
+        code = _broker(settings, "start", stdout=out, stderr=subprocess.STDOUT)
     if code != 0:
         lines = (logs / "broker-start.log").read_text(errors="replace").splitlines()
         say("the Kafka broker did not start:\n" + "\n".join(lines[-TAIL_LINES:]))

@@ -22,8 +22,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 LEGACY_INDEX = -1
 LEGACY_ID = "function_call"
 # Passed to the server as given (validated at the edge: app/request/tools.py, app/structured.py).
-PASSED = ("max_tokens", "temperature", "top_p", "stop")
-PASSED += ("tools", "tool_choice", "parallel_tool_calls", "response_format")
+PASSED = ("max_tokens", "temperature", "top_p", "stop", "tools", "tool_choice",
+          "parallel_tool_calls", "response_format")  # fmt: skip
 
 
 class ChatStream:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any, Protocol
 
@@ -93,7 +93,7 @@ def scrubbed(exc: UpstreamError, secrets: tuple[str, ...]) -> UpstreamError:
 
 async def post_sse(
     client: httpx.AsyncClient, url: str, headers: Mapping[str, str], body: dict[str, Any]
-) -> AsyncIterator[tuple[int, ServerSentEvent]]:
+) -> AsyncGenerator[tuple[int, ServerSentEvent], None]:
     """(HTTP status, event) for each event of the streamed answer; UpstreamError on faults."""
     status: int | None = None
     try:

@@ -78,11 +78,11 @@ class PerSource:
         if event.type in PASSED:
             return [passed(event)]
         if event.terminal:
-            out: list[Out] = []
+            ended: list[Out] = []
             for source, state in self.sources.items():
-                out.extend(self.end(state, source))
+                ended.extend(self.end(state, source))
             self.sources.clear()
-            return out
+            return ended
         return []
 
 

@@ -82,7 +82,7 @@ def main() -> None:
     rng = random.Random(SEED)
     head = "| doc | sentences | ours P | ours R | ours F1 | pysbd P | pysbd R | pysbd F1 |"
     rows = [head + " delay mean | delay max |", "|" + " --- |" * 10]
-    totals = {"ours": (0, 0, 0), "pysbd": (0, 0, 0)}
+    totals: dict[str, tuple[int, ...]] = {"ours": (0, 0, 0), "pysbd": (0, 0, 0)}
     all_delays: list[int] = []
     count = 0
     for line in (CORPUS / "gold.jsonl").read_text().splitlines():

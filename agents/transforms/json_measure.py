@@ -68,7 +68,7 @@ def ours(pieces: list[str]) -> int:
 
 
 def ijson_push(pieces: list[str]) -> int:
-    import ijson  # type: ignore[import-not-found]
+    import ijson
 
     got: list[Any] = []
     sink = ijson.sendable_list()
@@ -83,7 +83,7 @@ def ijson_push(pieces: list[str]) -> int:
 
 
 def jiter_partial(pieces: list[str]) -> int:
-    import jiter  # type: ignore[import-not-found]
+    import jiter
 
     prefix, done = b"", 0
     for piece in pieces:
@@ -122,7 +122,7 @@ def validators(text: str) -> dict[str, float]:
     subs = [({**REPORT["properties"][k], "$defs": REPORT["$defs"]}, v) for k, v in doc.items()]
     made: dict[str, Callable[[dict[str, Any]], Callable[[Any], Any]]] = {}
     try:
-        import fastjsonschema  # type: ignore[import-not-found]
+        import fastjsonschema
 
         made["fastjsonschema"] = fastjsonschema.compile
     except ImportError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import jsonschema_rs
@@ -111,7 +112,7 @@ def _at(schema: dict[str, Any], ref: str) -> Any:
 
 
 def _problems(
-    validator: Any, value: Any, path: str, skip: set[str | int] | None = None
+    validator: Any, value: Any, path: str, skip: AbstractSet[str | int] | None = None
 ) -> list[Problem]:
     if validator is None:
         return []

@@ -62,8 +62,7 @@ class JsonStream:
             elif self.kind == "!":
                 return out
             elif not self.kind:
-                self._begin()
-                if self.kind == "{" or self.kind == "[":
+                if self._begin():
                     self._scan()
             elif self.kind == "." and _TRAILER_SO_FAR.fullmatch(self.buf) is None:
                 raise Broken("", f"text after the JSON document at char {self.offset}")
@@ -98,17 +97,18 @@ class JsonStream:
             where = "" if not self.kind else self._path()
             raise Broken(where, "the text ended before the JSON document did")
 
-    def _begin(self) -> None:
+    def _begin(self) -> bool:
+        """Find where the document starts; True if it opened a container (scan it now)."""
         stripped = self.buf.lstrip()
         if stripped.startswith("`"):
             fence = _FENCE_OPEN.match(stripped)
             if fence is None:
                 if "\n" in stripped or len(stripped) > MAX_PREAMBLE:
                     raise Broken("", "a ``` fence that does not open a JSON block")
-                return  # the fence line is not complete yet
+                return False  # the fence line is not complete yet
             stripped = stripped[fence.end() :].lstrip()
         if not stripped:
-            return
+            return False
         self._drop(len(self.buf) - len(stripped))
         first = self.buf[0]
         self.shape = first if first in "{[" else "s"
@@ -116,12 +116,13 @@ class JsonStream:
             self.kind = first
             self.stack = [first]
             self._drop(1)
-        elif first in "]}":
+            return True
+        if first in "]}":
             raise Broken("", f"unexpected {first!r} at char {self.offset}")
-        elif first in _SCALAR_STARTS:
-            self.kind = "s"  # a number, string, true, false or null: parsed whole at the end
-        else:
+        if first not in _SCALAR_STARTS:
             raise Broken("", f"not JSON at char {self.offset}: it starts with {first!r}")
+        self.kind = "s"  # a number, string, true, false or null: parsed whole at the end
+        return False
 
     def _drop(self, n: int) -> None:
         self.buf = self.buf[n:]

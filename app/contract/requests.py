@@ -84,14 +84,15 @@ def decode(value: bytes | None) -> Request:
     if not obj["rid"]:
         raise DecodeError("a request's `rid` is empty")
     calls, views = obj.get("calls"), obj.get("views")
-    ok_views = isinstance(views, list) and all(isinstance(v, str) for v in views)
+    if not isinstance(views, list) or not all(isinstance(v, str) for v in views):
+        views = []
     return Request(
         rid=obj["rid"],
         calls=calls if isinstance(calls, list) else [],
         client=_str(obj.get("client")),
         who=_str(obj.get("who")),
         key_id=_str(obj.get("key_id")),
-        views=tuple(views) if ok_views else (),
+        views=tuple(views),
         conversation=_dict(obj.get("conversation")),
         cache_hit=_dict(obj.get("cache_hit")),
     )

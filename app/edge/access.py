@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from app.edge.continuation import Continued
 
 log = logging.getLogger(__name__)
-Handler = Callable[[Request], Awaitable[Response]]
+# An endpoint answers with a Response, or an EventStream (an ASGI app of its own) for SSE.
+Handler = Callable[[Request], Awaitable[Response | EventStream]]
 MAX_TOKENS = 64  # read tokens one request may bring (a multiplexed stream's, at most)
 MAX_MINT_BODY = 4096
 IDS = ("response_id", "conversation_id")
@@ -88,7 +89,7 @@ def read_tokens(settings: Settings) -> ReadTokens | None:
 
 def writes(handler: Handler) -> Handler:
     @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response | EventStream:
         request.state.key = await _api_key(request)
         return await handler(request)
 
@@ -97,7 +98,7 @@ def writes(handler: Handler) -> Handler:
 
 def creates(handler: Handler) -> Handler:
     @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response | EventStream:
         key = request.state.key = await _api_key(request)
         access = _access(request)
         if access is None or key is None:
@@ -217,7 +218,7 @@ async def _check_key(access: Access, credential: str) -> Key:
 
 def _reads(handler: Handler, wanted: Callable[[Request], list[str]]) -> Handler:
     @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response | EventStream:
         until = await _read_grant(request, wanted)
         response = await handler(request)
         if until is not None and isinstance(response, EventStream):

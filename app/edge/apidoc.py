@@ -131,8 +131,8 @@ def _type(s: Any) -> str:
             sep = " or " if key == "anyOf" else " and "
             return sep.join(_type(x) for x in s[key] if "required" in x or "type" in x
                             or "$ref" in x or "enum" in x or "const" in x) or "object"  # fmt: skip
-    kind = s.get("type", "object")
-    kind = " or ".join(kind) if isinstance(kind, list) else kind
+    types = s.get("type", "object")
+    kind: str = " or ".join(types) if isinstance(types, list) else types
     if kind == "object" and s.get("properties"):
         kind += " {" + ", ".join(f"`{p}`" for p in s["properties"]) + "}"
     if kind == "array":

@@ -80,7 +80,7 @@ async def list_turns(request: Request) -> Response:
 
 
 @access.reads_conversation
-async def stream_turns(request: Request) -> Response:
+async def stream_turns(request: Request) -> Response | EventStream:
     edge: EdgeState = request.app.state.edge
     cid = request.path_params["cid"]
     cursor = turn_cursor.parse(

@@ -30,6 +30,7 @@ from app.edge.recent_turns import RecentTurns
 from app.edge.tracked import DATA, Frame, Subscription, Tracked, frame_of, view_key
 from app.errors import DecodeError
 from app.settings import Settings
+from app.tracing import Tracing
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 256
@@ -52,6 +53,11 @@ class Fanout:
         self.consumed = 0  # events accepted, not yet counted in the metric
         self._arrivals: dict[str, list[asyncio.Future[None]]] = {}
         self._consumer: AIOKafkaConsumer | None = None
+        # Where each consumer is (the next offset it hands over), per partition: set once per
+        # partition per fetch, for the lag computed at scrape time (fanout_metrics.py).
+        self.positions: dict[TopicPartition, int] = {}
+        # Tracing (app/tracing.py): the "deliver" span of each response's first event, when on.
+        self.tracing: Tracing = Tracing.off()
         self._views_consumer: AIOKafkaConsumer | None = None
         self._views: dict[str, str] = {}  # view topic -> view name
         self._pacer = Pacer(settings.edge_fetch_wait_ms)
@@ -71,8 +77,10 @@ class Fanout:
         self._views = {s.view_topic(name): name for name in views.names()}
         # The views have a consumer of their own: in the live path's fetches, their 24 idle
         # partitions cost the edge 26 -> 34 µs per token and 500 x 30's p99 22 -> 66 ms (bench).
-        self._consumer = await _from_end(s, (s.responses_topic, s.events_topic), partitions)
-        self._views_consumer = await _from_end(s, tuple(self._views), partitions)
+        self._consumer = await _from_end(
+            s, (s.responses_topic, s.events_topic), partitions, self.positions
+        )
+        self._views_consumer = await _from_end(s, tuple(self._views), partitions, self.positions)
         self._pacer.attach(self._consumer)
         self._tasks = [
             asyncio.create_task(self._run()),
@@ -97,6 +105,7 @@ class Fanout:
                 view = self._views[tp.topic]
                 for r in records:
                     self.on_event(tp.partition, r.offset, r.key, r.value, now, view)
+                self.positions[tp] = records[-1].offset + 1
             if self.consumed:
                 self.metrics.events_in.inc(self.consumed)
                 self.consumed = 0
@@ -104,6 +113,7 @@ class Fanout:
     async def _run(self) -> None:
         assert self._consumer is not None
         events_topic = self.settings.events_topic
+        traced = self.tracing.on
         while True:
             batches = await _fetch(self._consumer)
             now = time.monotonic()
@@ -113,9 +123,12 @@ class Fanout:
                 if tp.topic == events_topic:
                     for r in records:
                         self.on_event(tp.partition, r.offset, r.key, r.value, now)
+                        if traced and r.headers:  # only a response's first event has any
+                            self._deliver_span(r.key, r.headers)
                 else:
                     for r in records:
                         self.on_index(r.value)
+                self.positions[tp] = records[-1].offset + 1
             self._pacer.consumed(count, now)
             if self.consumed:
                 self.metrics.events_in.inc(self.consumed)
@@ -156,6 +169,33 @@ class Fanout:
         self.consumed += 1  # into the metric once per batch: a Counter.inc takes a lock
         for sub in tracked.subscribers:
             sub.push(frame)
+
+    def _deliver_span(self, key: bytes | None, headers: Any) -> None:
+        """Open the "deliver" span of a response's first event (its record carries the writer's
+        trace context); the first reader to write it ends it, or nobody does if no reader is
+        there yet (resume.py, _forget). One span per response per edge, never one per token."""
+        tracked = self.responses.get((key or b"").decode("utf-8", "replace"))
+        if tracked is None or tracked.delivery is not None:
+            return
+        span = self.tracing.start("deliver", headers, kind="consumer", rid=tracked.rid)
+        if span is not None and not tracked.subscribers:
+            span.set_attribute("tokenrelay.readers", 0)
+            span.end()
+        else:
+            tracked.delivery = span
+
+    def lag(self) -> dict[str, int]:
+        """Records in Kafka not yet read here, per topic: each partition's high watermark (as
+        of the last fetch) minus this edge's position. Computed at scrape time."""
+        out: dict[str, int] = {}
+        for consumer in (self._consumer, self._views_consumer):
+            if consumer is None:
+                continue
+            for tp in consumer.assignment():
+                high, pos = consumer.highwater(tp), self.positions.get(tp)
+                if high is not None and pos is not None:
+                    out[tp.topic] = out.get(tp.topic, 0) + max(0, high - pos)
+        return out
 
     def on_index(self, value: bytes | None) -> None:
         try:
@@ -275,6 +315,9 @@ class Fanout:
     def _forget(self, tracked: Tracked) -> None:
         # Readers still holding it keep their reference; nothing live comes after the end.
         del self.responses[tracked.rid]
+        if tracked.delivery is not None:  # no reader ever wrote its first event
+            tracked.delivery.end()
+            tracked.delivery = None
         self._lru.pop(tracked.rid, None)
         self._drop_ring(tracked)
         self.metrics.tracked.set(len(self.responses))
@@ -305,8 +348,9 @@ class Fanout:
 
 
 async def _from_end(
-    s: Settings, topics: tuple[str, ...], partitions: dict[str, int]
-) -> AIOKafkaConsumer:
+    s: Settings, topics: tuple[str, ...], partitions: dict[str, int],
+    positions: dict[TopicPartition, int],
+) -> AIOKafkaConsumer:  # fmt: skip
     """A consumer assigned every partition of `topics`, at their ends, resolved now (not lazily
     at the first fetch), so /healthz is only live once nothing written from here on can be
     missed. Older responses are looked up."""
@@ -323,6 +367,7 @@ async def _from_end(
     ends = await consumer.end_offsets(tps)
     for tp in tps:
         consumer.seek(tp, ends[tp])
+        positions[tp] = ends[tp]
     return consumer
 
 
@@ -330,7 +375,10 @@ async def _fetch(consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
     """The next batch; aiokafka reconnects by itself, so a fetch error must not end a reader."""
     while True:
         try:
-            return await consumer.getmany(timeout_ms=1000, max_records=5000)
+            batch: dict[TopicPartition, list[Any]] = await consumer.getmany(
+                timeout_ms=1000, max_records=5000
+            )
+            return batch
         except KafkaError as exc:
             log.warning("fetch failed, retrying: %r", exc)
             await asyncio.sleep(1.0)

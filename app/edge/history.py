@@ -13,7 +13,7 @@ served instead, byte for byte the same frames; only when storage lacks it too is
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -57,7 +57,7 @@ class History:
         self.archive = archive
         self._settled = settled
 
-    async def read(self, tracked: Tracked, after: int) -> AsyncIterator[list[Frame]]:
+    async def read(self, tracked: Tracked, after: int) -> AsyncGenerator[list[Frame], None]:
         """Batches of the frames with seq > `after`, in order, up to the log's end as of now.
 
         Raises NotRetained, before yielding anything, when neither Kafka nor storage holds seq
@@ -104,7 +104,7 @@ class History:
             out.append(replay.frames)
         return True
 
-    async def _kafka(self, tracked: Tracked, after: int) -> AsyncIterator[list[Frame]]:
+    async def _kafka(self, tracked: Tracked, after: int) -> AsyncGenerator[list[Frame], None]:
         self.metrics.catchup_reads.inc()
         rid, view = key_parts(tracked.rid)
         topic = self.settings.events_topic if view is None else self.settings.view_topic(view)

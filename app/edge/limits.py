@@ -26,7 +26,7 @@ from app.settings import Settings
 # A slot frees when one of the client's own streams ends, which the edge cannot foresee; a few
 # seconds is about one EventSource reconnect delay, so a polite client does not spin.
 RETRY_AFTER_S = 5.0
-Endpoint = Callable[[Request], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response | EventStream]]
 # Keys of content parts and tool calls that label rather than carry content: not counted.
 LABELS = frozenset({"type", "id"})
 
@@ -150,7 +150,7 @@ def counted(endpoint: Endpoint) -> Endpoint:
     """A streaming endpoint under the edge's connection limits (`edge.connections`)."""
 
     @functools.wraps(endpoint)
-    async def limited(request: Request) -> Response:
+    async def limited(request: Request) -> Response | EventStream:
         connections: Connections = request.app.state.edge.connections
         slot = connections.admit(request)
         try:

@@ -15,12 +15,14 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from app import logs
 from app.deadletter import DeadLetters
 from app.edge import access, cors
 from app.edge.archive import Archive
 from app.edge.cached import ResponseCache
 from app.edge.dead_count import DeadLetterCount
 from app.edge.fanout import Fanout
+from app.edge.fanout_metrics import FanoutCollector
 from app.edge.history import History
 from app.edge.limits import Connections
 from app.edge.lookup import Locator
@@ -37,6 +39,9 @@ from app.settings import Settings
 from app.storage.migrate import upgrade_if_sqlite
 from app.storage.store import Store
 from app.topics import ensure_topics
+from app.tracing import Tracing
+
+RESPONSE_PATH = "/v1/responses/"
 
 
 class EdgeApp(Starlette):
@@ -54,6 +59,9 @@ class EdgeApp(Starlette):
     async def _dispatch(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             scope[RAW_SEND] = send
+            path: str = scope.get("path", "")
+            if path.startswith(RESPONSE_PATH):  # this request's log lines carry its rid
+                logs.bind(path[len(RESPONSE_PATH) :].partition("/")[0][:200])
         await super().__call__(scope, receive, send)
 
 
@@ -70,6 +78,8 @@ def create_app(settings: Settings) -> Starlette:
         archive = Archive(store, metrics)
         deadletters = DeadLetters(settings)
         fanout = Fanout(settings, metrics, deadletters)
+        fanout.tracing = tracing = Tracing.from_settings(settings, "tokenrelay-edge")
+        metrics.registry.register(FanoutCollector(fanout))
         pool = ConsumerPool(settings, settings.edge_max_catchup_reads)
         publisher = Publisher(settings)
         streams = Streams(settings.edge_drain_retry_ms)
@@ -96,6 +106,7 @@ def create_app(settings: Settings) -> Starlette:
             cache=ResponseCache(store, metrics, settings.cache_ttl_s),
             access=access.start(settings, tokens, store, fanout),
             connections=Connections(settings),
+            tracing=tracing,
         )
         settle_heap()
         try:
@@ -109,6 +120,7 @@ def create_app(settings: Settings) -> Starlette:
             await deadletters.stop()
             await publisher.stop()
             await store.close()
+            tracing.shutdown()
 
     return EdgeApp(
         routes=ROUTES,

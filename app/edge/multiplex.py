@@ -105,7 +105,7 @@ class Multiplex:
     async def _merge(
         self, feeds: list[tuple[str, Body[list[Frame]]]], positions: dict[str, int]
     ) -> AsyncIterator[bytes]:
-        merge = Merge()
+        merge: Merge[Frame] = Merge()
         for rid, feed in feeds:
             merge.join(rid, feed)
         live = {rid for rid, _ in feeds}

@@ -19,7 +19,7 @@ from app.edge import sse
 from app.edge.fanout import Fanout
 from app.edge.history import History
 from app.edge.metrics import Metrics
-from app.edge.tracked import DATA, SEQ, TERMINAL, Frame, Subscription, Tracked
+from app.edge.tracked import DATA, SEQ, TERMINAL, TS, Frame, Subscription, Tracked
 from app.errors import CursorBeyondEnd, NotRetained, Unavailable
 
 # A reader whose catch-up finds nothing new this many times in a row is ended (a hole in the
@@ -105,6 +105,14 @@ class Reader:
                     if out:
                         pos = out[-1][SEQ]
                         yield out
+                        # Back here once the write is done. One observation per write (not per
+                        # event), of its oldest event, the write's worst: ~0.7 µs with the
+                        # lock-free histogram (metrics.LatencyHistogram), under 1 % of a core at
+                        # the knee's ~12,000 writes/s, where a locked one's 2.5 µs was ~3 %.
+                        self.metrics.delivery.since_ms(out[0][TS])
+                        if tracked.delivery is not None:  # the first event's first write
+                            tracked.delivery.end()
+                            tracked.delivery = None
                     elif not frames:
                         yield []  # idle: a heartbeat
                     if ended:
@@ -113,6 +121,7 @@ class Reader:
                         break  # something was missed: catch up again
                 idle = idle + 1 if pos == start else 0
                 if idle >= MAX_IDLE_ROUNDS:
+                    self.metrics.reconnects.labels("no_progress").inc()
                     return
                 await asyncio.sleep(0.05 * idle)
                 self.fanout.unsubscribe(tracked, sub)
@@ -120,6 +129,7 @@ class Reader:
                 backlog = self._backlog(tracked, pos)
                 first = await anext(backlog, None)
         except (NotRetained, Unavailable):
+            self.metrics.reconnects.labels("catchup_failed").inc()
             return  # end the stream cleanly: the reconnect resumes or is told the status
         finally:
             self.fanout.unsubscribe(tracked, sub)

@@ -20,7 +20,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import cache, events
+from app import cache, events, logs, tracing
 from app import views as app_views
 from app.catalog import Catalog
 from app.contract import requests
@@ -65,6 +65,7 @@ def _state(request: Request) -> EdgeState:
     return state
 
 
+@tracing.server_span("POST /v1/responses")
 @access.creates
 async def create_response(request: Request) -> Response:
     edge = _state(request)
@@ -78,6 +79,7 @@ async def create_response(request: Request) -> Response:
         catalog.check(call.model)
     calls, continued = await continuation.of_request(edge, body, calls)  # stored turns first
     writer = edge.publisher.response(new_response_id())
+    logs.bind(writer.rid)
     wire_calls = [c.to_dict() for c in calls]
     # A hit is decided here, before `open`, so every record of the response says `cached`.
     hit = None
@@ -104,8 +106,9 @@ async def create_response(request: Request) -> Response:
 
     async def send_request() -> None:  # a coroutine: a send refused at once raises in gather
         await edge.publisher.send(
-            edge.settings.requests_topic, writer.rid, record, partition=writer.partition
-        )
+            edge.settings.requests_topic, writer.rid, record, partition=writer.partition,
+            headers=edge.tracing.headers(),  # the POST span's context, to the generation's
+        )  # fmt: skip
 
     try:
         async with asyncio.timeout(KAFKA_WRITE_TIMEOUT_S):
@@ -134,7 +137,7 @@ async def create_response(request: Request) -> Response:
 
 
 @access.reads_response
-async def stream_events(request: Request) -> Response:
+async def stream_events(request: Request) -> Response | EventStream:
     edge = _state(request)
     after = sse.parse_cursor(
         request.headers.get("last-event-id"), request.query_params.get("after")
@@ -171,7 +174,7 @@ def _sse(edge: EdgeState, body: Body[bytes]) -> EventStream:
 
 
 @access.reads_streams
-async def stream_many(request: Request) -> Response:
+async def stream_many(request: Request) -> Response | EventStream:
     """Several responses on one connection (multiplex.py); statuses as on the single stream."""
     edge = _state(request)
     streams = multiplex.parse_streams(

@@ -16,6 +16,7 @@ from app.edge.stream import Streams
 from app.producer import Publisher
 from app.settings import Settings
 from app.storage.store import Store
+from app.tracing import Tracing
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +33,4 @@ class EdgeState:
     cache: ResponseCache | None = None  # POST's "cache": true (None: never a hit)
     access: Access | None = None  # API keys and read tokens (None: TOKENRELAY_AUTH=off)
     connections: Connections = field(default_factory=lambda: Connections(Settings()))
+    tracing: Tracing = field(default_factory=Tracing.off)  # app/tracing.py

@@ -109,10 +109,10 @@ class EventStream:
             try:
                 # Cancelled from outside (a server's forced shutdown): the pump must be done
                 # before the body it iterates can be closed.
-                left = [t for t in (pump, watch) if t is not None and not t.done()]
-                for task in left:
+                running = [t for t in (pump, watch) if t is not None and not t.done()]
+                for task in running:
                     task.cancel()
-                await asyncio.gather(*left, return_exceptions=True)
+                await asyncio.gather(*running, return_exceptions=True)
                 await self.body.aclose()
             finally:
                 for closed in self.on_close:

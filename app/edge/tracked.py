@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any, Final
 
 from app.edge.metrics import Metrics
 from app.events import Event
@@ -29,16 +30,23 @@ def key_parts(key: str) -> tuple[str, str | None]:
 
 
 # One event as readers get it: (seq, SSE bytes framed once for every reader, terminal, source,
-# text), read as frame[SEQ], frame[DATA] ... A plain tuple, not an object, on purpose: CPython's
-# collector stops tracking a tuple of atomic values, and the rings hold up to ~10^6 frames. Held
-# as objects (a frame and its Event), they were 460,000 of the edge's 527,000 tracked objects at
-# 500 responses × 30 tokens/s, and its full collections took ~200 ms every ~3 s: most of the p99.
-Frame = tuple[int, bytes, bool, str, str | None]
-SEQ, DATA, TERMINAL, SOURCE, TEXT = range(5)
+# text, ts: its writer's clock in epoch ms, for the delivery latency), read as frame[SEQ] ...
+# A plain tuple, not an object, on purpose: CPython's collector stops tracking a tuple of
+# atomic values, and the rings hold up to ~10^6 frames. Held as objects (a frame and its
+# Event), they were 460,000 of the edge's 527,000 tracked objects at 500 responses × 30
+# tokens/s, and its full collections took ~200 ms every ~3 s: most of the p99.
+Frame = tuple[int, bytes, bool, str, str | None, float]
+# Literal indexes (Final), so a type checker knows each field's type in `frame[SEQ]`.
+SEQ: Final = 0
+DATA: Final = 1
+TERMINAL: Final = 2
+SOURCE: Final = 3
+TEXT: Final = 4
+TS: Final = 5
 
 
 def frame_of(event: Event, data: bytes) -> Frame:
-    return (event.seq, data, event.terminal, event.source, event.text)
+    return (event.seq, data, event.terminal, event.source, event.text, event.ts)
 
 
 class Subscription:
@@ -137,6 +145,8 @@ class Tracked:
     archived: bool = False
     cached_from: str | None = None  # the response cache's source, once an index record said
     parent: Tracked | None = None  # a view's stream: the raw stream it is made from
+    # The open "deliver" span of its first event (app/tracing.py), until a reader writes it.
+    delivery: Any = None
 
     @property
     def ended(self) -> bool:

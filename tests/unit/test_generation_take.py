@@ -27,8 +27,9 @@ class Recorder(Publisher):
         self._loop = asyncio.get_running_loop()
 
     def _produce(
-        self, topic: str, key: str, value: bytes, part: int, report: Any, batch: bool = False
-    ) -> None:
+        self, topic: str, key: str, value: bytes, part: int, report: Any, batch: bool = False,
+        headers: Any = None,
+    ) -> None:  # fmt: skip
         if topic == self.settings.events_topic:
             self.writes.append((key, orjson.loads(value)["type"]))
         target, seq = report.args

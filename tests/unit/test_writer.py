@@ -29,8 +29,9 @@ class Recording(Publisher):
         pass
 
     def _produce(
-        self, topic: str, key: str, value: bytes, part: int, report: Any, batch: bool = False
-    ) -> None:
+        self, topic: str, key: str, value: bytes, part: int, report: Any, batch: bool = False,
+        headers: Any = None,
+    ) -> None:  # fmt: skip
         self.records.append((topic, orjson.loads(value), part, report))
         self.batched.append(batch)
 
