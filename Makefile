@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_STAMP := $(VENV)/.test-$(shell cksum pyproject.toml | cut -d' ' -f1)
 BENCH_STAMP := $(VENV)/.bench-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install kafka run cluster test lint unit integration bench clean
+.PHONY: install kafka run cluster test lint unit integration bench soak clean
 
 # `install`: everything the tests need; `make run` takes only $(STAMP), the package itself.
 install: $(TEST_STAMP)
@@ -73,6 +73,16 @@ bench: install kafka $(BENCH_STAMP)
 	[ bench/peer/node_modules/.package-lock.json -nt bench/peer/package-lock.json ] || \
 		(cd bench/peer && npm ci --no-audit --no-fund --loglevel=error)
 	$(BIN)/python -m bench $(if $(filter-out 0,$(QUICK)),--quick)
+
+# The soak (bench/results/soak.md): SOAK_RESPONSES demo responses in flight for SOAK_MINUTES
+# against a broker + worker + edge it starts; worker and edge RSS and open fds must stay flat.
+# SOAK_RATE tokens/s each. Not part of `make test` (30 minutes).
+SOAK_MINUTES ?= 30
+SOAK_RESPONSES ?= 300
+SOAK_RATE ?= 10
+soak: install kafka $(BENCH_STAMP)
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES) --responses $(SOAK_RESPONSES) \
+		--rate $(SOAK_RATE)
 
 $(BENCH_STAMP): $(TEST_STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

@@ -8,7 +8,8 @@
 #   all  (default; `make test`, `make bench`) also redis-server (the benchmark's peer, vercel's
 #        resumable-stream, runs on Redis), PostgreSQL (storage tests run on SQLite and on a
 #        server the suite starts from Debian's binaries), Chromium (e2e), nginx (its
-#        configuration is tested through a real one), openssl and ss (TLS and keepalive tests)
+#        configuration is tested through a real one), openssl and ss (TLS and keepalive tests),
+#        systemd-analyze and Go (the deployment files' checks: infra/systemd/, infra/compose.yaml)
 set -euo pipefail
 profile="${1:-all}"
 
@@ -30,8 +31,30 @@ elif [ "$profile" != run ]; then
   [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || need+=(chromium)
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
   command -v ss >/dev/null || need+=(iproute2)
+  command -v systemd-analyze >/dev/null || need+=(systemd)
+  command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || need+=(golang-go)
 fi
-[ ${#need[@]} -eq 0 ] && exit 0
+
+# infra/compose.yaml's validator: compose-go's own command, the loader and Compose
+# Specification schema that `docker compose config` runs, built once from the Go module proxy
+# (about a minute) into a cache shared by checkouts (tests/integration/test_deploy_files.py).
+COMPOSE_GO=v2.16.2
+compose_check() {
+  local dir="${TOKENRELAY_TOOLS:-$HOME/.cache/tokenrelay/tools}/compose-go-$COMPOSE_GO"
+  [ -x "$dir/cmd" ] && return 0
+  local go
+  go="$(command -v go || echo /usr/local/go/bin/go)"
+  echo "building the compose file validator (compose-go $COMPOSE_GO) into $dir"
+  mkdir -p "$dir"
+  # A Debian Go older than the module's minimum fetches the toolchain it names.
+  GOTOOLCHAIN=auto GOBIN="$dir" GOFLAGS=-buildvcs=false \
+    "$go" install "github.com/compose-spec/compose-go/v2/cmd@$COMPOSE_GO"
+}
+
+if [ ${#need[@]} -eq 0 ]; then
+  [ "$profile" = run ] || compose_check
+  exit 0
+fi
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -47,3 +70,4 @@ if [ ! -e "$policy" ]; then
   trap '$sudo rm -f "$policy"' EXIT
 fi
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+[ "$profile" = run ] || compose_check

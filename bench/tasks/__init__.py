@@ -3,7 +3,7 @@ producer, SSE readers), `probe` times single clients (connections, resume, repla
 
 from __future__ import annotations
 
-from bench.tasks import load, probe
+from bench.tasks import load, probe, soak
 
 TASKS = {
     "produce": load.produce,
@@ -12,4 +12,5 @@ TASKS = {
     "resume": probe.resume,
     "replay": probe.replay,
     "ttft": probe.ttft,
+    "soak": soak.soak,
 }

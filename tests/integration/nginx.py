@@ -56,21 +56,30 @@ def binary() -> str:
 
 class Nginx:
     def __init__(
-        self, workdir: Path, edge_ports: list[int], changes: dict[str, str] | None = None
+        self,
+        workdir: Path,
+        edge_ports: list[int],
+        changes: dict[str, str] | None = None,
+        conf: str | None = None,
     ) -> None:
+        """`conf`: included instead of tokenrelay.conf (a test's own proxy, e.g. a CDN stand-in),
+        with @PORT@ (the port it must listen on) and @DIR@ (its temp dir) filled in."""
         self.dir = workdir / f"nginx-{free_port()}"
         self.dir.mkdir()
         self.port = free_port()
-        text = CONF.read_text()
-        for old, new in {
-            LISTEN: f"listen 127.0.0.1:{self.port};",
-            UPSTREAM: "\n    ".join(
-                f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in edge_ports
-            ),
-            **(changes or {}),
-        }.items():
-            assert old in text, f"{CONF.name} no longer has {old!r}: update the test"
-            text = text.replace(old, new)
+        if conf is not None:
+            text = conf.replace("@PORT@", str(self.port)).replace("@DIR@", str(self.dir))
+        else:
+            text = CONF.read_text()
+            for old, new in {
+                LISTEN: f"listen 127.0.0.1:{self.port};",
+                UPSTREAM: "\n    ".join(
+                    f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in edge_ports
+                ),
+                **(changes or {}),
+            }.items():
+                assert old in text, f"{CONF.name} no longer has {old!r}: update the test"
+                text = text.replace(old, new)
         (self.dir / "tokenrelay.conf").write_text(text)
         user = "user root;" if os.geteuid() == 0 else ""
         (self.dir / "nginx.conf").write_text(MAIN.format(dir=self.dir, user=user))
