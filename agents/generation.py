@@ -24,7 +24,7 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents import cached
+from agents import cached, hooks
 from agents.drain import Drain
 from agents.metrics import WorkerMetrics
 from agents.models.base import Citation, Item, Limits, ModelAdapter, ToolCall, limited
@@ -168,6 +168,12 @@ class Generation:
         # A request this old may have been taken by a worker that died: its death takes at
         # least a session timeout to move the request here, so younger ones cannot have been.
         self.takeover_age_ms = settings.worker_session_timeout_s * 900
+        # When this worker last got partitions (epoch ms; set by register's rebalance hook). A
+        # request written before it may have been taken by the partition's previous owner in
+        # its last commit interval and be running there: a worker joining makes Faust deliver
+        # it again here, young, and run twice it put every seq twice in the log (the chaos run
+        # found it). Such a request is checked against the log first, like an old one.
+        self.assigned_ms = 0.0
         self.publisher = publisher
         self.registry = registry
         self.limits = Limits.from_settings(settings)
@@ -219,7 +225,9 @@ class Generation:
                 self.slots.release()
             await writer.cancelled()
             return
-        old = written_ms is not None and events.now_ms() - written_ms > self.takeover_age_ms
+        old = written_ms is not None and (
+            events.now_ms() - written_ms > self.takeover_age_ms or written_ms < self.assigned_ms
+        )
         span = self.tracing.start("generate", headers, kind="consumer", rid=rid)
         writer.trace_headers = self.tracing.headers(span)  # on its first event record
         task = asyncio.create_task(self._run(writer, calls, need, written_ms if old else None, hit))
@@ -364,6 +372,12 @@ def register(
 ) -> None:
     """`drain`: the worker's (agents/drain.py); none, a stop ends running responses at once."""
     drain = drain or Drain(0.0)
+    generations: list[Generation] = []  # the agent's, once it runs
+
+    @hooks.on_assigned(app)
+    async def assigned(partitions: set[Any]) -> None:
+        for generation in generations:
+            generation.assigned_ms = events.now_ms()
 
     requests = app.topic(
         settings.requests_topic,
@@ -383,6 +397,8 @@ def register(
         await publisher.start()
         publisher.on_finished = metrics.on_finished
         generation = Generation(settings, publisher, registry, store)
+        generation.assigned_ms = events.now_ms()  # it starts on an assignment
+        generations.append(generation)
         generation.tracing = tracing = Tracing.from_settings(settings, "tokenrelay-worker")
         metrics.watch_publisher(publisher)
         metrics.running.set_function(lambda: len(generation.running))
