@@ -1,158 +1,59 @@
-"""The generation agent: takes requests from <prefix>.requests, runs each response's model calls
-in parallel and publishes their text through the producer SDK; a reader of <prefix>.control
-stops them on cancel. Generation lives in workers, never in the edge.
+"""The generation agent: takes requests from <prefix>.requests and runs each response's model
+calls in parallel (agents/running.py), publishing their text through the producer SDK; a reader
+of <prefix>.control stops them on cancel (agents/cancels.py). Generation lives in workers, never
+in the edge.
 
 Policy (ARCHITECTURE.md, "Generation"): the first call to fail ends the response with its
 `error` and stops the others; a cancel ends it with `cancelled`; a stopping worker lets its
 responses run on for up to TOKENRELAY_WORKER_DRAIN_S (agents/drain.py) and ends those still
 running with a retriable `worker_stopped` error; a killed one's are ended by the watchdog.
 
-A request that reaches this worker after another worker took it (that worker died before its
-offset was committed) is never run twice into one response: if the log already holds events
-of it, this worker ends it (retriable `producer_lost`) instead of splicing a second attempt.
+A request that reaches this worker after another worker took it (a rebalance delivers again
+what was taken in the last commit interval) is never run twice into one response: a worker
+says in the index that it took a request before its first event, and one given the request
+again leaves it to that writer, or ends it (retriable `producer_lost`) if it went silent,
+instead of splicing a second attempt.
 """
-
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents import cached, hooks
+from agents.cancels import CANCEL_MEMORY_S, follow_control
 from agents.drain import Drain
 from agents.metrics import WorkerMetrics
-from agents.models.base import Citation, Item, Limits, ModelAdapter, ToolCall, limited
+from agents.models.base import Limits, ModelAdapter
 from agents.models.registry import Registry
+from agents.running import fail, run_response
 from agents.sideread import SideReader
-from app import cache, consumers, events, kafka_security, logs
-from app.contract import control, requests
+from app import cache, events, logs
+from app.contract import requests
 from app.contract.requests import Call
 from app.deadletter import DeadLetters
 from app.errors import (
     BadCalls,
     BadRequest,
     DecodeError,
-    GenerationFailed,
     ProducerLost,
     UpstreamError,
-    WorkerStopped,
 )
 from app.ids import partition_for
 from app.producer import Publisher, ResponseWriter
-from app.request.calls import ANSWER, parse_calls
+from app.request.calls import parse_calls
 from app.settings import Settings
 from app.storage.store import Store
-from app.topics import ensure_topics
 from app.tracing import Tracing
-from app.usage import Usage
 
 log = logging.getLogger(__name__)
-# A cancel may overtake its request (queued behind others, or on a worker taking over), so
-# each worker remembers recent cancels, and re-reads this much of the control topic at start.
-CANCEL_MEMORY_S = 600.0
+# Recent cancels remembered (a cancel may overtake its request; agents/cancels.py).
 CANCEL_MEMORY_MAX = 100_000
 STOP_GRACE_S = 5.0
-
-
-async def fail(writer: ResponseWriter, exc: UpstreamError, source: str = ANSWER) -> None:
-    """End the response with the upstream fault `exc`, labelled with the call that failed."""
-    log.warning("%s ends with error %s: %s", source, exc.code, exc.message)  # rid: app/logs.py
-    await writer.error(
-        exc.message,
-        retriable=exc.retriable,
-        code=exc.code,
-        source=source,
-        status=exc.upstream_status,
-    )
-
-
-async def run_call(
-    writer: ResponseWriter, call: Call, adapters: Callable[[str], ModelAdapter], limits: Limits
-) -> None:
-    source = call.source
-    started = time.monotonic()
-    first_token_ms: float | None = None
-    usage: Usage | None = None
-    items = limited(adapters(call.model).stream(call), limits)
-    # Until the first text: the same dispatch, plus the clock (leaving this loop keeps `items`
-    # open; the loop below goes on with it and has no per-token check added).
-    async for item in items:
-        if type(item) is str and item:
-            first_token_ms = (time.monotonic() - started) * 1000
-            await writer.delta(item, source)
-            break
-        usage = await _write(writer, item, source) or usage
-    async for item in items:
-        if type(item) is str:  # the per-token case first
-            await writer.delta(item, source)  # "" (output that is not text yet) writes nothing
-        else:
-            usage = await _write(writer, item, source) or usage
-    await writer.source_done(
-        source,
-        model=call.model,
-        usage=usage,
-        first_token_ms=first_token_ms,
-        duration_ms=(time.monotonic() - started) * 1000,
-    )
-
-
-async def _write(writer: ResponseWriter, item: Item, source: str) -> Usage | None:
-    """An item that is not a text piece: written, or (a Usage) handed back for source.done."""
-    if type(item) is ToolCall:
-        await writer.tool_call(item.call_id, item.name, item.arguments, source)
-    elif type(item) is Citation:
-        await writer.citation(item.ref, source)
-    elif type(item) is Usage:
-        return item
-    return None
-
-
-async def run_response(
-    writer: ResponseWriter,
-    calls: list[Call],
-    adapters: Callable[[str], ModelAdapter],
-    limits: Limits,
-    cancel_requested: Callable[[], bool],
-) -> None:
-    """All calls at once; then `done`, or the first failure's `error`, or `cancelled`."""
-    writer.tally.calls.update((call.source, call.model) for call in calls)  # for its summary
-    tasks = [
-        asyncio.create_task(run_call(writer, call, adapters, limits), name=call.source)
-        for call in calls
-    ]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    except asyncio.CancelledError:
-        await _stop(tasks)  # closes every upstream request before the terminal event is written
-        if cancel_requested():
-            await writer.cancelled()
-            return
-        stopping = WorkerStopped("the worker is stopping")
-        await fail(writer, stopping)
-        raise
-    failures = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
-    if not failures:
-        await writer.done()
-        return
-    await _stop(tasks)
-    first = failures[0]
-    exc = first.exception()
-    if not isinstance(exc, UpstreamError):
-        log.error("model call %s of %s failed", first.get_name(), writer.rid, exc_info=exc)
-        exc = GenerationFailed(f"model call failed: {exc!r}")
-    await fail(writer, exc, first.get_name())
-
-
-async def _stop(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class Generation:
@@ -266,6 +167,7 @@ class Generation:
         try:
             if taken_over is not None and await self._started_elsewhere(writer, taken_over):
                 return
+            writer.took()
             adapters = self._adapter
             if hit is not None:
                 try:
@@ -288,83 +190,40 @@ class Generation:
                 self.slots.release()
 
     async def _started_elsewhere(self, writer: ResponseWriter, since_ms: float) -> bool:
-        """Whether an earlier attempt of this request left events; if it did not finish, end
-        the response after its last event (a second attempt would splice two answers)."""
-        part = partition_for(writer.rid, self.publisher.partitions)
-        seen = await self.sidereads.fold(writer.rid, part, since_ms=since_ms)
+        """Whether an earlier attempt of this request took it (its `beat` in the index) or left
+        events. If that attempt went silent, end the response after its last event: a second
+        attempt would splice two answers."""
+        rid = writer.rid
+        part = partition_for(rid, self.publisher.partitions)
+        seen = await self.sidereads.fold(rid, part, since_ms=since_ms)
+        alive = seen.last_ts
         if not seen.order.last:
-            return False
-        if seen.final_type is None:
-            if events.now_ms() - seen.last_ts < self.settings.response_idle_timeout_s * 1000:
-                # Its writer may be alive on another worker: a rebalance (a worker joining or
-                # dying) delivers again a request taken in the last commit interval. Ending it
-                # here raced that writer, and put seqs twice in the log (the chaos run found
-                # it). If the writer is dead, the watchdog ends the response once it is silent.
-                log.info("%s is being written elsewhere; leaving it", writer.rid)
-                return True
-            log.warning("%s was started by a worker that died; ending it", writer.rid)
-            writer.seq = seen.order.last
-            await writer.error(
-                "the worker running this response stopped",
-                retriable=ProducerLost.retriable,
-                code=ProducerLost.code,
-            )
+            # Taken but nothing written yet (a model's first token can take seconds): without
+            # this, the request given again here ran twice, two model calls racing for seq 1.
+            taken = await self.sidereads.taken(rid, part, since_ms=since_ms)
+            if taken is None:
+                return False
+            alive = taken
+        if seen.final_type is not None:
+            return True
+        if events.now_ms() - alive < self.settings.response_idle_timeout_s * 1000:
+            # Its writer may be alive on another worker: a rebalance (a worker joining or
+            # dying) delivers again a request taken in the last commit interval. Ending it
+            # here raced that writer, and put seqs twice in the log (the chaos run found
+            # it). If the writer is dead, the watchdog ends the response once it is silent.
+            log.info("%s is being written elsewhere; leaving it", rid)
+            return True
+        log.warning("%s was started by a worker that died; ending it", rid)
+        writer.seq = seen.order.last
+        await writer.error(
+            "the worker running this response stopped",
+            retriable=ProducerLost.retriable,
+            code=ProducerLost.code,
+        )
         return True
 
     def _adapter(self, model: str) -> ModelAdapter:
         return self.registry.adapter(model)
-
-
-async def follow_control(settings: Settings, generation: Generation) -> None:
-    """Read every partition of <prefix>.control (no consumer group: each worker sees every
-    cancel, so it reaches the worker running the response wherever partitions have moved)."""
-    while True:
-        try:
-            await _read_control(settings, generation)
-        except Exception:  # a lost reader would silently stop every cancel: start again
-            log.exception("control reader failed; restarting it")
-            await asyncio.sleep(1.0)
-
-
-async def _read_control(settings: Settings, generation: Generation) -> None:
-    consumer = AIOKafkaConsumer(
-        **kafka_security.aiokafka_options(settings),
-        enable_auto_commit=False,
-        fetch_max_wait_ms=500,  # the broker answers as soon as a cancel arrives
-        client_id="tokenrelay-generation-control",
-    )
-    await consumer.start()
-    try:
-        counts = await ensure_topics(settings)  # they exist: this just answers how many
-        tps = [
-            TopicPartition(settings.control_topic, p) for p in range(counts[settings.control_topic])
-        ]
-        consumer.assign(tps)
-        since = int((time.time() - CANCEL_MEMORY_S) * 1000)
-        found = await consumer.offsets_for_times({tp: since for tp in tps})
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, found[tp].offset if found[tp] else ends[tp])
-        while True:
-            batch = await consumer.getmany(timeout_ms=1000)
-            for records in batch.values():
-                for record in records:
-                    rid = _cancel_of(record.value)
-                    if rid is not None:
-                        generation.cancel(rid)
-    finally:
-        await consumers.stop(consumer)
-
-
-def _cancel_of(value: bytes | None) -> str | None:
-    """The response a record cancels; None for anything else (the persist group, which reads
-    the topic once, dead-letters what is not a control record)."""
-    try:
-        record = control.decode(value)
-    except DecodeError:
-        return None
-    # A cancel of a response already over is there for the audit log only.
-    return record.rid if record.stops else None
 
 
 def register(

@@ -17,10 +17,6 @@ from typing import Any
 
 import faust
 from prometheus_client import (
-    GC_COLLECTOR,
-    PLATFORM_COLLECTOR,
-    PROCESS_COLLECTOR,
-    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
@@ -30,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from app.producer import Publisher
+from app.prometheus import process_registry
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,9 +36,7 @@ TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 3
 
 class WorkerMetrics:
     def __init__(self) -> None:
-        self.registry = r = CollectorRegistry()
-        for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
-            r.register(standard)
+        self.registry = r = process_registry()
         self.ended = Counter(
             "tokenrelay_worker_responses_ended",
             "Responses this worker's writers ended, by terminal type and error code",

@@ -1,18 +1,22 @@
-"""Side reads of one response's events, beside the live path: what the log really holds for
-it (its last seq, whether and how it ended), folded by the readers' rule (app/ordering.py).
+"""Side reads of one response, beside the live path: what the events log really holds for it
+(its last seq, whether and how it ended), folded by the readers' rule (app/ordering.py), and
+whether a writer has said in the index that it took it.
 
-The watchdog uses it before ending a silent response, and generation before running a request
+The watchdog uses them before ending a silent response, and generation before running a request
 that another worker may already have started. One consumer per caller, reused.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from app import consumers, events, kafka_security
+from app.contract import index
 from app.errors import DecodeError
 from app.ordering import Order
 from app.settings import Settings
@@ -57,25 +61,27 @@ class SideReader:
         async with self._lock:
             return await self._fold(rid, partition, start, since_ms, until)
 
+    async def taken(self, rid: str, partition: int, *, since_ms: float) -> float | None:
+        """When a writer last said it had `rid` (the `ts` of its newest `beat` index record
+        written since `since_ms`, log time), or None if none did."""
+        async with self._lock:
+            newest = None
+            topic = self.settings.responses_topic
+            async for record in self._records(topic, rid, partition, None, since_ms, None):
+                try:
+                    found = index.decode(record.value)
+                except DecodeError:
+                    continue
+                if found.state == index.BEAT:
+                    newest = max(newest or 0.0, found.ts)
+            return newest
+
     async def _fold(
         self, rid: str, partition: int, start: int | None, since_ms: float | None, until: int | None
     ) -> Folded:
-        consumer = await self._started()
-        tp = TopicPartition(self.settings.events_topic, partition)
-        begin = (await consumer.beginning_offsets([tp]))[tp]
-        end = (await consumer.end_offsets([tp]))[tp] if until is None else until
-        if start is None and since_ms is not None:
-            found = await consumer.offsets_for_times({tp: max(0, int(since_ms) - CLOCK_SKEW_MS)})
-            start = found[tp].offset if found[tp] is not None else end
-        key, out = rid.encode(), Folded()
-        async with consumers.reading(consumer, tp, max(begin, start or 0)):
-            await self._read(consumer, tp, end, key, out)
-        return out
-
-    async def _read(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, end: int, key: bytes, out: Folded
-    ) -> None:
-        async for record in consumers.keyed(consumer, tp, end, key):
+        out = Folded()
+        topic = self.settings.events_topic
+        async for record in self._records(topic, rid, partition, start, since_ms, until):
             try:
                 event = events.decode(record.value)
             except DecodeError:
@@ -85,6 +91,24 @@ class SideReader:
                 out.last_ts = event.ts
                 if event.terminal:
                     out.final_type = event.type
+        return out
+
+    async def _records(
+        self, topic: str, rid: str, partition: int, start: int | None, since_ms: float | None,
+        until: int | None,
+    ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:  # fmt: skip
+        """`rid`'s records in `topic`'s `partition` from offset `start` (or log time
+        `since_ms`, or the beginning) up to offset `until` (default: the end as of now)."""
+        consumer = await self._started()
+        tp = TopicPartition(topic, partition)
+        begin = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp] if until is None else until
+        if start is None and since_ms is not None:
+            found = await consumer.offsets_for_times({tp: max(0, int(since_ms) - CLOCK_SKEW_MS)})
+            start = found[tp].offset if found[tp] is not None else end
+        async with consumers.reading(consumer, tp, max(begin, start or 0)):
+            async for record in consumers.keyed(consumer, tp, end, rid.encode()):
+                yield record
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:

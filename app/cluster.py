@@ -237,7 +237,8 @@ class Cluster:
 
     def start_nginx(self) -> Proc:
         directory = self.layout.dir / "nginx"
-        cluster_nginx.write_config(directory, self.layout.nginx, list(self.layout.edges))
+        site = cluster_nginx.site(self.layout.nginx, list(self.layout.edges))
+        cluster_nginx.write_config(directory, site)
         self.nginx = self._spawn("nginx", cluster_nginx.command(directory), None)
         return self.nginx
 

@@ -24,7 +24,7 @@ UPSTREAM = "server 127.0.0.1:8000 max_fails=1 fail_timeout=5s;"
 MAIN = """daemon off;
 worker_processes 1;
 pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
+error_log {dir}/error.log {log_level};
 {user}
 events {{ worker_connections 4096; }}
 http {{
@@ -34,7 +34,7 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    include {dir}/tokenrelay.conf;
+{http}    include {dir}/tokenrelay.conf;
 }}
 """
 
@@ -49,23 +49,32 @@ def binary() -> str:
     return found
 
 
-def write_config(directory: Path, port: int, edge_ports: list[int]) -> Path:
-    """nginx.conf (and tokenrelay.conf beside it) in `directory`, listening on 127.0.0.1:`port`
-    and proxying to the edges on `edge_ports`; returns the main file's path."""
-    directory.mkdir(parents=True, exist_ok=True)
+def site(port: int, edge_ports: list[int], changes: dict[str, str] | None = None) -> str:
+    """infra/nginx/tokenrelay.conf listening on 127.0.0.1:`port`, proxying to the edges on
+    `edge_ports`, with `changes` (old text: new) made after."""
     text = conf().read_text()
     servers = "\n    ".join(
         f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in edge_ports
     )
-    for old, new in ((LISTEN, f"listen 127.0.0.1:{port};"), (UPSTREAM, servers)):
+    edits = {LISTEN: f"listen 127.0.0.1:{port};", UPSTREAM: servers, **(changes or {})}
+    for old, new in edits.items():
         if old not in text:  # the shipped file changed: say so rather than proxy elsewhere
             raise RuntimeError(f"{conf()} no longer has {old!r}: update app/cluster_nginx.py")
         text = text.replace(old, new)
-    (directory / "tokenrelay.conf").write_text(text)
+    return text
+
+
+def write_config(
+    directory: Path, site_text: str, *, http: str = "", log_level: str = "warn"
+) -> Path:
+    """nginx.conf in `directory` including `site_text` (as tokenrelay.conf beside it), with
+    `http` added to its http {} block; returns the main file's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "tokenrelay.conf").write_text(site_text)
     # As root, nginx's workers would switch to `nobody`, who cannot write this dir.
     user = "user root;" if os.geteuid() == 0 else ""
     main = directory / "nginx.conf"
-    main.write_text(MAIN.format(dir=directory, user=user))
+    main.write_text(MAIN.format(dir=directory, user=user, http=http, log_level=log_level))
     return main
 
 

@@ -1,8 +1,9 @@
 """The responses index (<prefix>.responses, compacted, key = response id): one small record per
 change of a response's lifecycle, never one per token.
 
-`open` (created; from the edge's POST or the SDK's `open`), `beat` (the writer is alive: its last
-write and its last stored event, at most every `writer_beat_s`), and the terminal state once the
+`open` (created; from the edge's POST or the SDK's `open`), `beat` (the writer is alive: once when
+a worker takes the request, then its last write and its last stored event at most every
+`writer_beat_s`), and the terminal state once the
 terminal event is stored. The events log stays the truth: a reader takes a response's outcome
 from its events; this index says where to find them and lets the watchdog see silent writers.
 """

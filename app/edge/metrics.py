@@ -9,15 +9,13 @@ from bisect import bisect_left
 from collections.abc import Iterator
 
 from prometheus_client import (
-    GC_COLLECTOR,
-    PLATFORM_COLLECTOR,
-    PROCESS_COLLECTOR,
-    CollectorRegistry,
     Counter,
     Gauge,
 )
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
+
+from app.prometheus import process_registry
 
 # Delivery latency, seconds: on one machine a few ms; across hosts it includes their clock skew.
 DELIVERY_BUCKETS = (
@@ -27,9 +25,7 @@ DELIVERY_BUCKETS = (
 
 class Metrics:
     def __init__(self) -> None:
-        self.registry = r = CollectorRegistry()
-        for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
-            r.register(standard)  # RSS, CPU, open fds, GC: process_* and python_*
+        self.registry = r = process_registry()
         self.connections = Gauge("tokenrelay_edge_connections", "Open SSE streams", registry=r)
         self.events_in = Counter(
             "tokenrelay_edge_events_consumed", "Events read from Kafka", registry=r

@@ -94,6 +94,14 @@ class Expected:
             return cls([t async for t in generate(spec["prompt"], tokens=tokens, rate=0)])
         return cls([spec["text"]] * tokens)
 
+    def tokens_in(self, pos: int, text: str) -> int | None:
+        """How many tokens end inside a delta's `text` read at `pos` in the full text, or None
+        when the text there is not `text` (a mismatch)."""
+        end = pos + len(text)
+        if self.full[pos:end] != text:
+            return None
+        return bisect_right(self.ends, end) - bisect_right(self.ends, pos)
+
 
 class ReadStats:
     def __init__(self, expected: Expected, rate: float) -> None:
@@ -203,7 +211,6 @@ async def _connect(
 
 async def _consume(resp: sseclient.Response, stats: ReadStats, due_ms: float | None) -> None:
     expected = stats.expected
-    full, ends = expected.full, expected.ends
     per_token_ms = 1000.0 / stats.rate if stats.rate > 0 else 0.0
     last = pos = count = 0
     try:
@@ -218,16 +225,13 @@ async def _consume(resp: sseclient.Response, stats: ReadStats, due_ms: float | N
                 kind = data.get("type")
                 if kind in TEXT:
                     text = data.get("text") or ""
-                    end = pos + len(text)
-                    if full[pos:end] == text:
-                        first = bisect_right(ends, pos)  # tokens complete before this delta
-                        n = bisect_right(ends, end) - first
-                    else:
+                    first, n = count, expected.tokens_in(pos, text)  # tokens before it, in it
+                    if n is None:
                         stats.mismatched += 1
-                        first, n = count, len(WORD.findall(text))
+                        n = len(WORD.findall(text))
                     if not count and due_ms is not None:
                         stats.first.add(max(0.0, data["ts"] - stats.start_at - due_ms))
-                    pos, count = end, count + n
+                    pos, count = pos + len(text), count + n
                     stats.delta_events += 1
                     stats.token_count += n
                     ts = data["ts"]
@@ -243,7 +247,7 @@ async def _consume(resp: sseclient.Response, stats: ReadStats, due_ms: float | N
                             stats.schedule.add(max(0.0, ts - due))
                 elif kind in TERMINAL:
                     stats.completed += 1
-                    stats.exact += count == expected.tokens and pos == len(full)
+                    stats.exact += count == expected.tokens and pos == len(expected.full)
                     return
     except (OSError, asyncio.IncompleteReadError) as exc:
         stats.error(type(exc).__name__)

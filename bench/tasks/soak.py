@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from bisect import bisect_right
 from typing import Any
 
 from bench import sseclient
@@ -99,7 +98,7 @@ class Soak:
             resp.close()
 
     async def read(self, resp: sseclient.Response, tokens: int) -> bool:
-        full, ends = self.expected.full, self.expected.ends
+        expected = self.expected
         last = pos = 0
         async for recv, events in resp.batches():
             tick = self.tick  # the tick may roll over between batches
@@ -112,20 +111,18 @@ class Soak:
                 kind = data.get("type")
                 if kind in TEXT:
                     text = data.get("text") or ""
-                    end = pos + len(text)
-                    if full[pos:end] == text:
-                        n = bisect_right(ends, end) - bisect_right(ends, pos)
-                    else:
+                    n = expected.tokens_in(pos, text)
+                    if n is None:
                         tick.mismatched += 1
                         n = len(text.split())
-                    pos = end
+                    pos += len(text)
                     tick.deltas += 1
                     tick.tokens += n
                     if n:
                         tick.latency.add(recv - data["ts"], n)
                 elif kind in TERMINAL:
                     tick.completed += 1
-                    exact = kind == "done" and pos == ends[tokens - 1]
+                    exact = kind == "done" and pos == expected.ends[tokens - 1]
                     tick.exact += exact
                     if kind != "done":
                         tick.error(f"ended_{kind}_{data.get('code') or ''}".rstrip("_"))

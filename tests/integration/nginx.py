@@ -5,53 +5,24 @@ nginx fails the test, never skips it."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-from .procs import REPO, free_port
+from app import cluster_nginx
 
-CONF = REPO / "infra" / "nginx" / "tokenrelay.conf"
-LISTEN = "listen 127.0.0.1:8080;"
-UPSTREAM = "server 127.0.0.1:8000 max_fails=1 fail_timeout=5s;"
+from .procs import free_port
+
 START_TIMEOUT_S = 20.0
 
 # What an operator's http {} often has already: gzip for everything, and the header that
 # tells a test which edge answered.
-MAIN = """daemon off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log info;
-{user}
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    gzip on;
+OPERATOR_HTTP = """    gzip on;
     gzip_min_length 1;
     gzip_types text/event-stream application/json;
     add_header X-Upstream $upstream_addr always;
-    include {dir}/tokenrelay.conf;
-}}
 """
-
-
-def binary() -> str:
-    found = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if found is None:
-        raise AssertionError(
-            "nginx is not installed: `make test` installs it (infra/system-packages.sh)"
-        )
-    return found
 
 
 class Nginx:
@@ -62,31 +33,21 @@ class Nginx:
         changes: dict[str, str] | None = None,
         conf: str | None = None,
     ) -> None:
-        """`conf`: included instead of tokenrelay.conf (a test's own proxy, e.g. a CDN stand-in),
+        """The shipped site (app/cluster_nginx.py) proxying to `edge_ports`, with `changes`
+        (the negative controls); or `conf` instead, a test's own proxy (e.g. a CDN stand-in),
         with @PORT@ (the port it must listen on) and @DIR@ (its temp dir) filled in."""
         self.dir = workdir / f"nginx-{free_port()}"
         self.dir.mkdir()
         self.port = free_port()
         if conf is not None:
-            text = conf.replace("@PORT@", str(self.port)).replace("@DIR@", str(self.dir))
+            site = conf.replace("@PORT@", str(self.port)).replace("@DIR@", str(self.dir))
         else:
-            text = CONF.read_text()
-            for old, new in {
-                LISTEN: f"listen 127.0.0.1:{self.port};",
-                UPSTREAM: "\n    ".join(
-                    f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in edge_ports
-                ),
-                **(changes or {}),
-            }.items():
-                assert old in text, f"{CONF.name} no longer has {old!r}: update the test"
-                text = text.replace(old, new)
-        (self.dir / "tokenrelay.conf").write_text(text)
-        user = "user root;" if os.geteuid() == 0 else ""
-        (self.dir / "nginx.conf").write_text(MAIN.format(dir=self.dir, user=user))
+            site = cluster_nginx.site(self.port, edge_ports, changes)
+        cluster_nginx.write_config(self.dir, site, http=OPERATOR_HTTP, log_level="info")
         self.log = self.dir / "stderr.log"
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [binary(), "-p", str(self.dir), "-c", str(self.dir / "nginx.conf")],
+                cluster_nginx.command(self.dir),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = time.monotonic() + START_TIMEOUT_S

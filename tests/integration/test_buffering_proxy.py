@@ -12,20 +12,15 @@ reader's cached copy from the start, so it sees every event twice.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
-
-from app.ids import new_response_id
-from app.producer import Publisher
-from app.settings import Settings
 
 from .nginx import Nginx
 from .procs import Stack, free_port
-from .sse import SseRead, client_for, read_events
+from .proxied import finished_response, lockstep
+from .sse import client_for, read_events
 
 pytestmark = pytest.mark.integration
 
@@ -86,65 +81,6 @@ async def cdn(stack: Stack, tmp_path: Path) -> AsyncIterator[Nginx]:
         proxy.stop()
         if any(not p.alive for p in stack.procs):
             print(proxy.report())
-
-
-async def lockstep(
-    url: str, settings: Settings, deltas: int, timeout_s: float
-) -> tuple[int, SseRead]:
-    """A new response: publish a delta, wait for the reader at `url` to get it, then the next;
-    then end the response and let the reader finish. How many deltas arrived before the next
-    was written (stopping at the first that did not within `timeout_s`), and the whole read."""
-    pub = Publisher(settings)
-    await pub.start()
-    read = SseRead(0, httpx.Headers())
-    in_time = 0
-    try:
-        writer = pub.response(new_response_id())
-        await writer.open()
-        async with client_for(url) as client:
-            reader = asyncio.create_task(read_events(client, writer.rid, into=read, timeout_s=60))
-            try:
-                for i in range(deltas):
-                    await writer.delta(f"token{i} ")
-                    await writer.flush()
-                    if not await arrived(read, i + 1, timeout_s):
-                        break
-                    in_time += 1
-                await writer.done()
-                await writer.flush()
-                await asyncio.wait_for(asyncio.shield(reader), 30)
-            finally:
-                reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
-    finally:
-        await pub.stop()
-    return in_time, read
-
-
-async def arrived(read: SseRead, count: int, timeout_s: float) -> bool:
-    try:
-        async with asyncio.timeout(timeout_s):
-            while len(read.events) < count:  # noqa: ASYNC110 (the reader appends; no event)
-                await asyncio.sleep(0.01)
-        return True
-    except TimeoutError:
-        return False
-
-
-async def finished_response(settings: Settings, deltas: int) -> str:
-    pub = Publisher(settings)
-    await pub.start()
-    try:
-        writer = pub.response(new_response_id())
-        await writer.open()
-        for i in range(deltas):
-            await writer.delta(f"word{i} " * 10)
-            await writer.flush()  # one event each: no coalescing
-        await writer.done()
-        await writer.flush()
-    finally:
-        await pub.stop()
-    return writer.rid
 
 
 async def test_events_arrive_one_by_one_and_uncompressed(stack: Stack, cdn: Nginx) -> None:

@@ -23,6 +23,7 @@ from app.settings import Settings
 
 from .nginx import Nginx, established
 from .procs import Edge, Stack
+from .proxied import finished_response, lockstep
 from .sse import SseRead, assert_contiguous, client_for, read_events, read_through_drops
 
 pytestmark = pytest.mark.integration
@@ -74,37 +75,10 @@ async def streaming(
             await pub.stop()
 
 
-async def arrived(read: SseRead, count: int, timeout_s: float) -> bool:
-    try:
-        async with asyncio.timeout(timeout_s):
-            while len(read.events) < count:  # noqa: ASYNC110 (the reader appends; no event)
-                await asyncio.sleep(0.01)
-        return True
-    except TimeoutError:
-        return False
-
-
-async def lockstep(proxy: Nginx, settings: Settings, deltas: int, timeout_s: float) -> int:
-    """Publish a delta, wait for the reader behind `proxy` to get it, then the next: how many
-    arrived each before the next was written."""
-    async with streaming(proxy, settings) as (writer, read, _):
-        got = 0
-        for i in range(deltas):
-            await writer.delta(f"token{i} ")
-            await writer.flush()
-            if not await arrived(read, i + 1, timeout_s):
-                break
-            got += 1
-        await writer.done()
-        await writer.flush()
-    return got
-
-
 async def test_events_arrive_one_by_one(stack: Stack, tmp_path: Path, proxies: list[Nginx]) -> None:
     edge = await stack.edge()
-    assert (
-        await lockstep(nginx(proxies, tmp_path, [edge]), stack.settings, 5, ARRIVAL_TIMEOUT_S) == 5
-    )
+    proxy = nginx(proxies, tmp_path, [edge])
+    assert (await lockstep(proxy.url, stack.settings, 5, ARRIVAL_TIMEOUT_S))[0] == 5
     # Control: buffering on (the edge's X-Accel-Buffering: no ignored) and our `gzip off`
     # removed, so the main config's gzip applies: the first event is held. (nginx 1.22 still
     # forwards small writes with only one of the two; with both it waits to fill a buffer.)
@@ -112,26 +86,13 @@ async def test_events_arrive_one_by_one(stack: Stack, tmp_path: Path, proxies: l
         "proxy_buffering off;": "proxy_buffering on; proxy_ignore_headers X-Accel-Buffering;",
         "gzip off;": "",
     }
-    assert await lockstep(nginx(proxies, tmp_path, [edge], changes), stack.settings, 1, HELD_S) == 0
-
-
-async def finished_response(settings: Settings, deltas: int = 20) -> str:
-    pub, rid = await open_response(settings)
-    try:
-        writer = pub.response(rid)
-        await writer.open()
-        for i in range(deltas):
-            await writer.delta(f"word{i} " * 20)
-        await writer.done()
-        await writer.flush()
-    finally:
-        await pub.stop()
-    return rid
+    held = nginx(proxies, tmp_path, [edge], changes)
+    assert (await lockstep(held.url, stack.settings, 1, HELD_S))[0] == 0
 
 
 async def test_no_gzip_on_event_streams(stack: Stack, tmp_path: Path, proxies: list[Nginx]) -> None:
     edge = await stack.edge()
-    rid = await finished_response(stack.settings)
+    rid = await finished_response(stack.settings, deltas=20, repeat=20)
     gz = {"Accept-Encoding": "gzip"}
     async with client_for(nginx(proxies, tmp_path, [edge]).url) as client:
         resp = await client.get(f"/v1/responses/{rid}/events", headers=gz)

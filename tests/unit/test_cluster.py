@@ -49,7 +49,7 @@ def test_every_node_gets_the_same_cluster_id(tmp_path: Path) -> None:
 
 
 def test_nginx_config_is_the_shipped_one_with_both_edges(tmp_path: Path) -> None:
-    main = cluster_nginx.write_config(tmp_path, 18080, [18000, 18010])
+    main = cluster_nginx.write_config(tmp_path, cluster_nginx.site(18080, [18000, 18010]))
     conf = (tmp_path / "tokenrelay.conf").read_text()
     shipped = cluster_nginx.conf().read_text()
     assert "listen 127.0.0.1:18080;" in conf and cluster_nginx.LISTEN not in conf

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from agents.generation import run_response
 from agents.models.base import Limits, ModelAdapter
+from agents.running import run_response
 from app.contract.requests import Call
 from app.errors import UnknownModel, UpstreamError
 from app.summary import Tally

@@ -27,6 +27,7 @@ class Recorder(Publisher):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.writes: list[tuple[str, str]] = []  # (rid, type)
+        self.index: list[tuple[str, str, int]] = []  # (rid, state, events written before it)
         self._loop = asyncio.get_running_loop()
 
     def _produce(
@@ -35,6 +36,8 @@ class Recorder(Publisher):
     ) -> None:  # fmt: skip
         if topic == self.settings.events_topic:
             self.writes.append((key, orjson.loads(value)["type"]))
+        elif topic == self.settings.responses_topic:
+            self.index.append((key, orjson.loads(value)["state"], len(self.of(key))))
         target, seq = report.args
         offset = len(self.writes)
         asyncio.get_running_loop().call_soon(self._delivered, [(target, seq, None, offset)])
@@ -147,3 +150,43 @@ async def test_a_young_request_written_before_the_last_assignment_is_checked_fir
         await gen.take(request("s", tokens=3), written_ms=events.now_ms())
         await asyncio.wait_for(asyncio.gather(*gen.running.values()), 5)
         assert rec.of("s")[-1] == "done"
+
+
+class Taken:
+    """The side reads of an earlier attempt that took the request (its `beat` in the index,
+    `ago_s` ago, or none) but wrote no event."""
+
+    def __init__(self, ago_s: float | None) -> None:
+        self.ts = None if ago_s is None else events.now_ms() - ago_s * 1000
+
+    async def fold(self, rid: str, partition: int, **kwargs: Any) -> Folded:
+        return Folded()
+
+    async def taken(self, rid: str, partition: int, **kwargs: Any) -> float | None:
+        return self.ts
+
+
+@pytest.mark.parametrize(
+    ("ago_s", "elsewhere", "written"), [(1.0, True, []), (60.0, True, ["error"]), (None, False, [])]
+)
+async def test_a_request_taken_elsewhere_before_its_first_event_is_not_run_twice(
+    ago_s: float | None, elsewhere: bool, written: list[str]
+) -> None:
+    # The window the check above left open: the earlier attempt took the request but its
+    # model had not sent a first token yet, so the log held nothing and the request ran a
+    # second time here: two model calls, two answers spliced by seq. Its `beat` says it was
+    # taken: a live one is left alone, a silent one ended at seq 1; no beat (control), run it.
+    async for gen, rec in generation():
+        rec.partitions = 4
+        gen.sidereads = Taken(ago_s)  # type: ignore[assignment]
+        writer = rec.response("r", announced=True)
+        assert await gen._started_elsewhere(writer, 0.0) is elsewhere
+        assert rec.of("r") == written
+
+
+async def test_a_worker_says_it_took_a_request_before_its_first_event() -> None:
+    async for gen, rec in generation():
+        await gen.take(request("r", tokens=3))
+        await asyncio.wait_for(asyncio.gather(*gen.running.values()), 5)
+        assert rec.of("r")[-1] == "done"
+        assert rec.index[0] == ("r", "beat", 0), rec.index

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from agents.generation import run_call
 from agents.models.base import Citation, Item, Limits, ToolCall
+from agents.running import run_call
 from app import events
 from app.contract.requests import Call
 from tests.unit.test_writer import Recording, tick

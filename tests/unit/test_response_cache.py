@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from agents import cached
-from agents.generation import run_response
 from agents.models.base import Citation, Limits, ToolCall
+from agents.running import run_response
 from app import events
 from app.cache import FULL, RECORDED, CacheAsk, CacheHit, hit_of, parse
 from app.contract import index, requests

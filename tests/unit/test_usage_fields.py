@@ -10,11 +10,11 @@ import orjson
 import pytest
 from httpx_sse import ServerSentEvent
 
-from agents.generation import run_call, run_response
 from agents.models.anthropic_messages import MessageStream
 from agents.models.base import Item, Limits
 from agents.models.demo import DemoModel
 from agents.models.openai_chat import ChatStream
+from agents.running import run_call, run_response
 from app import events
 from app.contract import index
 from app.contract.requests import Call
