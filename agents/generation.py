@@ -14,6 +14,7 @@ says in the index that it took a request before its first event, and one given t
 again leaves it to that writer, or ends it (retriable `producer_lost`) if it went silent,
 instead of splicing a second attempt.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,13 +37,7 @@ from app import cache, events, logs
 from app.contract import requests
 from app.contract.requests import Call
 from app.deadletter import DeadLetters
-from app.errors import (
-    BadCalls,
-    BadRequest,
-    DecodeError,
-    ProducerLost,
-    UpstreamError,
-)
+from app.errors import BadCalls, BadRequest, DecodeError, ProducerLost, UpstreamError
 from app.ids import partition_for
 from app.producer import Publisher, ResponseWriter
 from app.request.calls import parse_calls
