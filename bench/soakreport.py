@@ -134,10 +134,11 @@ def _markdown(data: dict[str, Any], v: dict[str, Any], rows: list[dict[str, Any]
         "(psutil).",
         "",
         f"Machine: {mach['cpu_model']}, {mach['cores']} cores, {mach['ram_gib']} GiB; "
-        f"Python {mach['python']}, Kafka {mach['kafka']}. The machine was shared: other "
-        "engineers' test suites ran during the soak, so latency is not a benchmark figure "
+        f"Python {mach['python']}, Kafka {mach['kafka']}. {_quiet(loads, mach['cores'])} "
         f"(1-minute load average during the run: median {statistics.median(loads):.1f}, "
         f"max {max(loads):.1f}, on {mach['cores']} cores).",
+        "",
+        _directory(info),
         "",
         "## Verdict",
         "",
@@ -339,3 +340,26 @@ def _int(x: float | None) -> str:
 
 def _num(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}"
+
+
+def _quiet(loads: list[float], cores: int) -> str:
+    # The soak's own processes (broker, worker, edge, load generator) keep a load of about
+    # one per core; well past that, something else was running.
+    if statistics.median(loads) > 2 * cores:
+        return (
+            "The machine was shared: other work ran during the soak, so latency is not a "
+            "benchmark figure"
+        )
+    return "Nothing but the soak ran on the machine"
+
+
+def _directory(info: dict[str, Any]) -> str:
+    size = info.get("edge_directory_size")
+    if size is None:
+        return "The edge's directory of finished responses had its default size."
+    return (
+        f"The edge's directory of finished responses (bounded, least recently used out) was "
+        f"set to {size:,} entries, so it was full before the warm-up ended: at its default "
+        "of 100,000 (~360 B an entry, ~36 MB full) it would still be filling, by design, for "
+        "hours at this rate."
+    )

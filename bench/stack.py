@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -93,7 +94,8 @@ class TokenRelay:
         self.edge: Child | None = None
         self.port = 0
 
-    async def start(self) -> None:
+    async def start(self, **overrides: Any) -> None:
+        """`overrides`: settings of this run's own (the soak's directory size)."""
         prefix = f"bench{secrets.token_hex(4)}"
         self.port = free_port()
         self.database = self.workdir / f"{prefix}.db"
@@ -114,6 +116,7 @@ class TokenRelay:
             edge_max_connections_per_client=0,
             edge_max_connections_per_token=0,
             data_dir=str(self.workdir / prefix),
+            **overrides,
         )
         env = _env(self.settings)
         self.worker = self.children.python("worker", ["-m", "app.cli", "worker"], env)
