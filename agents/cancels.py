@@ -45,7 +45,7 @@ async def _read_control(settings: Settings, generation: Generation) -> None:
         fetch_max_wait_ms=500,  # the broker answers as soon as a cancel arrives
         client_id="tokenrelay-generation-control",
     )
-    await consumer.start()
+    await consumers.start(consumer)
     try:
         counts = await ensure_topics(settings)  # they exist: this just answers how many
         tps = [

@@ -42,7 +42,7 @@ class Collector:
             max_partition_fetch_bytes=4 << 20,
             client_id="tokenrelay-persist",
         )
-        await self._consumer.start()
+        await consumers.start(self._consumer)
 
     async def close(self) -> None:
         if self._consumer is not None:

@@ -74,7 +74,7 @@ class Persister:
             session_timeout_ms=int(self.settings.worker_session_timeout_s * 1000),
             heartbeat_interval_ms=int(self.settings.worker_session_timeout_s * 250),
         )
-        await consumer.start()
+        await consumers.start(consumer)
         try:
             while True:
                 fetched = await consumer.getmany(

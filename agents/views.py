@@ -60,7 +60,7 @@ class Follower:
             fetch_max_wait_ms=50,
             client_id="tokenrelay-views",
         )
-        await consumer.start()
+        await consumers.start(consumer)
         self._consumer = consumer  # only once started: `follow` looks offsets up with it
         self._task = asyncio.create_task(self._run())
 

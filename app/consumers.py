@@ -1,4 +1,5 @@
-"""consumers.stop(consumer): stop an aiokafka consumer whatever state a broker fault left it in;
+"""consumers.start(consumer): start an aiokafka consumer, stopping it if that fails;
+consumers.stop(consumer): stop an aiokafka consumer whatever state a broker fault left it in;
 consumers.reading(consumer, tp, offset): a read of one partition that gives the partition back;
 consumers.keyed(consumer, tp, end, key): one key's records of an assigned partition, up to `end`.
 
@@ -20,6 +21,18 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 log = logging.getLogger(__name__)
+
+
+async def start(consumer: AIOKafkaConsumer) -> AIOKafkaConsumer:
+    """A consumer that fails to start (Kafka unreachable) is stopped before the error goes on:
+    dropped as it was, it kept its client's connections and tasks until collected, and every
+    retry of a reader that restarts itself (stats, dead letters, cancels) left one more."""
+    try:
+        await consumer.start()
+    except BaseException:
+        await stop(consumer)
+        raise
+    return consumer
 
 
 async def stop(consumer: AIOKafkaConsumer) -> None:

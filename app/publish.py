@@ -64,7 +64,7 @@ async def find(settings: Settings, rid: str, partitions: int) -> IndexRecord | N
         enable_auto_commit=False,
         client_id="tokenrelay-publish",
     )
-    await consumer.start()
+    await consumers.start(consumer)
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             return await _scan(consumer, tp, rid)

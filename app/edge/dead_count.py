@@ -69,7 +69,7 @@ class DeadLetterCount:
             enable_auto_commit=False,
             client_id="tokenrelay-edge-deadletters",
         )
-        await consumer.start()
+        await consumers.start(consumer)
         try:
             topic = self.settings.deadletter_topic
             tps = [TopicPartition(topic, p) for p in range(self.partitions)]

@@ -361,7 +361,7 @@ async def _from_end(
         max_partition_fetch_bytes=4 << 20,
         client_id="tokenrelay-edge",
     )
-    await consumer.start()
+    await consumers.start(consumer)
     tps = [TopicPartition(topic, p) for topic in topics for p in range(partitions[topic])]
     consumer.assign(tps)
     ends = await consumer.end_offsets(tps)

@@ -84,7 +84,7 @@ class ConsumerPool:
             request_timeout_ms=10_000,
             client_id="tokenrelay-edge-catchup",
         )
-        await consumer.start()
+        await consumers.start(consumer)
         return consumer
 
 

@@ -235,8 +235,12 @@ async def cancel(request: Request) -> Response:
     tracked = await _find(edge, request.path_params["rid"])
     # Who cancelled what and when, for the audit log (the persist agent reads the topic too).
     who = access.who(request)
+    # Decided before the send: the cancel's own `cancelled` event can reach this edge before
+    # Kafka's acknowledgement of the cancel does, and then it looked already over (cancelled:
+    # False) though this cancel ended it (a clean-clone run of test_cli found it).
+    over, status = bool(tracked.final_seq), tracked.status
     action = Control(tracked.rid, CANCEL, _client(edge, request), events.now_ms(),
-                     not tracked.final_seq, who["who"], who["key_id"])  # fmt: skip
+                     not over, who["who"], who["key_id"])  # fmt: skip
     try:
         # Every worker reads the whole control topic; the one running the response stops it.
         async with asyncio.timeout(KAFKA_WRITE_TIMEOUT_S):
@@ -244,13 +248,13 @@ async def cancel(request: Request) -> Response:
                 edge.settings.control_topic, tracked.rid, action.encode()
             )
     except KAFKA_FAULTS as exc:
-        if tracked.final_seq:  # nothing to stop: only the audit record of the attempt is lost
+        if over:  # nothing to stop: only the audit record of the attempt is lost
             log.warning("cancel of finished %s not recorded: %r", tracked.rid, exc)
         else:
             raise Unavailable(f"Kafka is not reachable: {exc!r}") from None
-    if tracked.final_seq:
+    if over:
         # Already over: nothing stops (workers ignore it), and the answer says how it ended.
-        return JSONResponse({"id": tracked.rid, "status": tracked.status, "cancelled": False})
+        return JSONResponse({"id": tracked.rid, "status": status, "cancelled": False})
     return JSONResponse(
         {"id": tracked.rid, "status": "cancelling", "cancelled": True}, status_code=202
     )

@@ -136,7 +136,7 @@ class StatsReader:
             enable_auto_commit=False,
             client_id="tokenrelay-edge-stats",
         )
-        await consumer.start()
+        await consumers.start(consumer)
         try:
             topic = self.settings.stats_topic
             tps = [TopicPartition(topic, p) for p in range(self.partitions)]

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.partitioner import DefaultPartitioner
 
-from app import kafka_security
+from app import consumers, kafka_security
 from app.settings import Settings
 
 Record = ConsumerRecord[bytes, bytes]
@@ -57,7 +57,7 @@ async def read_topic(
         auto_offset_reset="earliest",
         isolation_level="read_committed" if read_committed else "read_uncommitted",
     )
-    await consumer.start()
+    await consumers.start(consumer)
     records: list[Record] = []
     try:
         deadline = time.monotonic() + timeout_s
@@ -100,7 +100,7 @@ async def delete_all_records(settings: Settings, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(
         **kafka_security.aiokafka_options(settings), enable_auto_commit=False
     )
-    await consumer.start()
+    await consumers.start(consumer)
     try:
         partitions = await topic_partitions(settings, topic)
         assert partitions, f"topic {topic} has no partitions"

@@ -213,7 +213,7 @@ async def test_json_logs_carry_the_response_id(obs: Obs) -> None:
     for line in worker + edge:
         assert {"ts", "level", "logger", "message"} <= set(line), line
     about = [line for line in worker if line.get("rid") == rid]
-    assert any(line["logger"] == "agents.generation" and code in line["message"] for line in about)
+    assert any(line["logger"] == "agents.running" and code in line["message"] for line in about)
     mentioning = [line for line in worker + edge if rid in line["message"]]
     assert all(line.get("rid") == rid for line in mentioning), mentioning
     _, worker_text = await obs.scrape()

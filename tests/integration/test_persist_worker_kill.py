@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from app import events
+from app import consumers, events
 from app.producer import Publisher, new_response_id
 from app.settings import Settings
 from app.storage.store import Store
@@ -58,7 +58,7 @@ async def rewind(settings: Settings) -> None:
         group_id=f"{settings.topic_prefix}-persist",
         enable_auto_commit=False,
     )
-    await consumer.start()
+    await consumers.start(consumer)
     try:
         consumer.assign(tps)
         deadline = time.monotonic() + 30

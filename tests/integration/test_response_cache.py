@@ -18,6 +18,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from app import consumers
 from app.contract import index
 from app.storage.records import StoredResponse
 from app.storage.store import Store
@@ -68,7 +69,7 @@ async def open_record(stack: Stack, rid: str) -> index.IndexRecord:
         stack.settings.responses_topic, bootstrap_servers=stack.settings.kafka,
         auto_offset_reset="earliest", enable_auto_commit=False,
     )  # fmt: skip
-    await consumer.start()
+    await consumers.start(consumer)
     try:
         async with asyncio.timeout(20):
             async for record in consumer:
