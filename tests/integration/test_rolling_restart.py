@@ -66,15 +66,18 @@ class RoundRobin(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-async def read(client: AsyncClient, rid: str) -> list[Event]:
-    got = []
+async def read(client: AsyncClient, rid: str, got: list[Event]) -> list[Event]:
+    """`got`: the caller's, so a reader that never ends still shows how far it came."""
     async with client.events(rid) as stream:
         async for event in stream:
             got.append(event)
     return got
 
 
-async def load(client: AsyncClient, stop: asyncio.Event, readers: dict[str, asyncio.Task]) -> None:  # type: ignore[type-arg]
+async def load(
+    client: AsyncClient, stop: asyncio.Event, readers: dict[str, asyncio.Task],  # type: ignore[type-arg]
+    progress: dict[str, list[Event]],
+) -> None:  # fmt: skip
     """A new response every CREATE_EVERY_S, each with its reader, until `stop`."""
     n = 0
     while not stop.is_set():
@@ -89,8 +92,28 @@ async def load(client: AsyncClient, stop: asyncio.Event, readers: dict[str, asyn
                 if attempt == 4:
                     raise
                 await asyncio.sleep(0.2)
-        readers[created.id] = asyncio.create_task(read(client, created.id))
+        got = progress[created.id] = []
+        readers[created.id] = asyncio.create_task(read(client, created.id, got))
         await asyncio.sleep(CREATE_EVERY_S)
+
+
+async def report_unfinished(
+    stack: Stack,
+    readers: dict[str, asyncio.Task],
+    progress: dict[str, list[Event]],  # type: ignore[type-arg]
+) -> None:
+    """What the log holds of each response whose reader did not end, beside what it read."""
+    stuck = [rid for rid, task in readers.items() if not task.done()]
+    records = await read_topic(
+        stack.settings, stack.settings.events_topic, until=lambda _: False, timeout_s=10
+    )
+    for rid in stuck:
+        logged = [orjson.loads(r.value) for r in records if r.key == rid.encode()]
+        seqs = [e["seq"] for e in logged]
+        ends = [e["type"] for e in logged if e["type"] in ("done", "error", "cancelled")]
+        got = [e.seq for e in progress[rid]]
+        print(f"unfinished {rid}: read {got[-3:]} ({len(got)}); log {seqs[-3:]} ({len(seqs)})")
+        print(f"  its terminal events in the log: {ends}")
 
 
 async def wait_exit(proc: Proc, timeout_s: float) -> None:
@@ -101,7 +124,8 @@ async def wait_exit(proc: Proc, timeout_s: float) -> None:
 
 
 async def test_rolling_restart_under_load(stack: Stack) -> None:
-    stack.settings = stack.settings_with(worker_drain_s=DRAIN_S)
+    # INFO: a worker's takeover decisions (agents/generation.py) are in its log if this fails.
+    stack.settings = stack.settings_with(worker_drain_s=DRAIN_S, log_level="INFO")
     ports = [free_port(), free_port()]
     started = await asyncio.gather(
         stack.worker(), stack.worker(), *(stack.edge(port=p) for p in ports)
@@ -111,9 +135,10 @@ async def test_rolling_restart_under_load(stack: Stack) -> None:
     transport = RoundRobin(ports)
     readers: dict[str, asyncio.Task[list[Event]]] = {}
     open_at_restart: dict[str, int] = {}
+    progress: dict[str, list[Event]] = {}
     stop = asyncio.Event()
     async with AsyncClient(f"http://127.0.0.1:{ports[0]}", transport=transport) as client:
-        loader = asyncio.create_task(load(client, stop, readers))
+        loader = asyncio.create_task(load(client, stop, readers, progress))
         await asyncio.sleep(2 * SETTLE_S)
         for edge in edges:
             open_at_restart[edge.name] = sum(not t.done() for t in readers.values())
@@ -129,8 +154,12 @@ async def test_rolling_restart_under_load(stack: Stack) -> None:
             await asyncio.sleep(SETTLE_S)
         stop.set()
         await loader
-        async with asyncio.timeout(60):
-            reads = {rid: await task for rid, task in readers.items()}
+        try:
+            async with asyncio.timeout(60):
+                reads = {rid: await task for rid, task in readers.items()}
+        except TimeoutError:
+            await report_unfinished(stack, readers, progress)
+            raise
 
     # Every reader: 1..N once, in order, one terminal, `done`, last.
     for rid, got in reads.items():
