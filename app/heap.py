@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
-import logging
-import platform
-
-log = logging.getLogger(__name__)
 
 # The youngest generation is collected after this many net allocations (CPython's default is
 # 700). A token fanned out to 1,000 readers allocates ~5,000 short-lived objects (a future, an
@@ -18,14 +12,6 @@ log = logging.getLogger(__name__)
 # 75-100 ms, which was the edge's p99 at 1,000 readers (89-96 ms). At 10,000 a wave dies
 # young: no full collection in a 12 s run, p99 36 ms (bench fan-out scenario, same run).
 YOUNG_THRESHOLD = 10_000
-
-# glibc serves a block this large or larger with its own mmap, unmapped when freed. By default
-# the threshold rises to the largest block freed (up to 32 MiB), so after the first big Kafka
-# fetch buffer is freed, later ones come from the heap, between long-lived small objects, and
-# the freed holes are not returned: in a 30-minute soak at a steady 3,000 tokens/s the edge's
-# brk heap, and its RSS, kept creeping up (bench/results/soak.md). Set, the threshold stays put.
-M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
-MMAP_THRESHOLD = 256 * 1024
 
 
 def settle_heap() -> None:
@@ -37,17 +23,3 @@ def settle_heap() -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, older, oldest)
-    fixed_mmap_threshold()
-
-
-def fixed_mmap_threshold() -> bool:
-    """Fix glibc's mmap threshold (see MMAP_THRESHOLD); whether it was set (not glibc: no)."""
-    if platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        done = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-    except (OSError, AttributeError) as exc:
-        log.warning("could not set malloc's mmap threshold: %r", exc)
-        return False
-    return done
