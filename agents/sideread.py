@@ -9,11 +9,11 @@ that another worker may already have started. One consumer per caller, reused.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import ConsumerRecord
 
 from app import consumers, events, kafka_security
 from app.contract import index
@@ -21,6 +21,7 @@ from app.errors import DecodeError
 from app.ordering import Order
 from app.settings import Settings
 
+T = TypeVar("T")
 # Writer clocks and the broker's may disagree a little; time seeks start this much early.
 CLOCK_SKEW_MS = 5_000
 
@@ -67,11 +68,7 @@ class SideReader:
         async with self._lock:
             newest = None
             topic = self.settings.responses_topic
-            async for record in self._records(topic, rid, partition, None, since_ms, None):
-                try:
-                    found = index.decode(record.value)
-                except DecodeError:
-                    continue
+            async for _, found in self._decoded(topic, index.decode, rid, partition, since_ms):
                 if found.state == index.BEAT:
                     newest = max(newest or 0.0, found.ts)
             return newest
@@ -81,24 +78,23 @@ class SideReader:
     ) -> Folded:
         out = Folded()
         topic = self.settings.events_topic
-        async for record in self._records(topic, rid, partition, start, since_ms, until):
-            try:
-                event = events.decode(record.value)
-            except DecodeError:
-                continue
+        async for offset, event in self._decoded(
+            topic, events.decode, rid, partition, since_ms, start, until
+        ):
             if out.order.accept(event):
-                out.offsets[event.seq] = record.offset
+                out.offsets[event.seq] = offset
                 out.last_ts = event.ts
                 if event.terminal:
                     out.final_type = event.type
         return out
 
-    async def _records(
-        self, topic: str, rid: str, partition: int, start: int | None, since_ms: float | None,
-        until: int | None,
-    ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:  # fmt: skip
-        """`rid`'s records in `topic`'s `partition` from offset `start` (or log time
-        `since_ms`, or the beginning) up to offset `until` (default: the end as of now)."""
+    async def _decoded(
+        self, topic: str, decode: Callable[[bytes | None], T], rid: str, partition: int,
+        since_ms: float | None, start: int | None = None, until: int | None = None,
+    ) -> AsyncIterator[tuple[int, T]]:  # fmt: skip
+        """(offset, decoded value) of `rid`'s records in `topic`'s `partition` from offset
+        `start` (or log time `since_ms`, or the beginning) up to offset `until` (default: the
+        end as of now); a record that does not decode is passed over."""
         consumer = await self._started()
         tp = TopicPartition(topic, partition)
         begin = (await consumer.beginning_offsets([tp]))[tp]
@@ -108,7 +104,11 @@ class SideReader:
             start = found[tp].offset if found[tp] is not None else end
         async with consumers.reading(consumer, tp, max(begin, start or 0)):
             async for record in consumers.keyed(consumer, tp, end, rid.encode()):
-                yield record
+                try:
+                    value = decode(record.value)
+                except DecodeError:
+                    continue
+                yield record.offset, value
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
