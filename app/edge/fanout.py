@@ -24,10 +24,11 @@ from app.contract import index
 from app.deadletter import DeadLetters
 from app.edge import sse
 from app.edge.directory import Directory, Entry
+from app.edge.frame import Frame, frame_of
 from app.edge.metrics import Metrics
 from app.edge.pace import QUIET_WAIT_MS, Pacer
 from app.edge.recent_turns import RecentTurns
-from app.edge.tracked import DATA, Frame, Subscription, Tracked, frame_of, view_key
+from app.edge.tracked import Subscription, Tracked, view_key
 from app.errors import DecodeError
 from app.settings import Settings
 from app.tracing import Tracing
@@ -271,10 +272,12 @@ class Fanout:
         return tracked
 
     def _remember(self, tracked: Tracked, frame: Frame) -> None:
-        tracked.recent.append(frame)
-        self._buffered += len(frame[DATA])
-        if len(tracked.recent) > self.settings.edge_buffer_events:
-            self._buffered -= len(tracked.recent.popleft()[DATA])
+        recent = tracked.recent
+        before = recent.size
+        recent.append(frame)
+        if len(recent) > self.settings.edge_buffer_events:
+            recent.popleft()
+        self._buffered += recent.size - before
         self._lru[tracked.rid] = None
         self._lru.move_to_end(tracked.rid)
         while self._buffered > self.settings.edge_buffer_bytes and len(self._lru) > 1:
@@ -282,7 +285,7 @@ class Fanout:
             self._drop_ring(self.responses[oldest])
 
     def _drop_ring(self, tracked: Tracked) -> None:
-        self._buffered -= sum(len(f[DATA]) for f in tracked.recent)
+        self._buffered -= tracked.recent.size
         tracked.recent.clear()
 
     async def _sweep(self) -> None:
