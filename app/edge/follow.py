@@ -1,0 +1,55 @@
+"""The edge's consumers: assigned every partition of their topics at the ends, and a fetch that
+rides out Kafka errors (aiokafka reconnects by itself; a reader must not end for it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from app import consumers, kafka_security
+from app.edge.pace import QUIET_WAIT_MS
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def from_end(
+    s: Settings, topics: tuple[str, ...], partitions: dict[str, int],
+    positions: dict[TopicPartition, int],
+) -> AIOKafkaConsumer:  # fmt: skip
+    """A consumer assigned every partition of `topics`, at their ends, resolved now (not lazily
+    at the first fetch), so /healthz is only live once nothing written from here on can be
+    missed. Older responses are looked up."""
+    consumer = AIOKafkaConsumer(
+        **kafka_security.aiokafka_options(s),
+        enable_auto_commit=False,
+        fetch_max_wait_ms=QUIET_WAIT_MS,
+        max_partition_fetch_bytes=4 << 20,
+        client_id="tokenrelay-edge",
+    )
+    await consumers.start(consumer)
+    tps = [TopicPartition(topic, p) for topic in topics for p in range(partitions[topic])]
+    consumer.assign(tps)
+    ends = await consumer.end_offsets(tps)
+    for tp in tps:
+        consumer.seek(tp, ends[tp])
+        positions[tp] = ends[tp]
+    return consumer
+
+
+async def fetch(consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+    """The next batch; aiokafka reconnects by itself, so a fetch error must not end a reader."""
+    while True:
+        try:
+            batch: dict[TopicPartition, list[Any]] = await consumer.getmany(
+                timeout_ms=1000, max_records=5000
+            )
+            return batch
+        except KafkaError as exc:
+            log.warning("fetch failed, retrying: %r", exc)
+            await asyncio.sleep(1.0)
