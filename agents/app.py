@@ -7,6 +7,7 @@ import faust
 from agents import generation, persist, stats, views, watchdog
 from agents.drain import Drain
 from agents.metrics import WorkerMetrics
+from agents.transport import App
 from app import kafka_security
 from app.settings import Settings
 
@@ -17,7 +18,7 @@ def make_app(
     """The worker's Faust app; `metrics` (a fresh one by default) is fed by its agents; `drain`
     (agents/drain.py) lets its running responses finish when it stops."""
     metrics = metrics or WorkerMetrics()
-    app = faust.App(
+    app = App(
         f"{settings.topic_prefix}-worker",
         **kafka_security.faust_options(settings),
         web_enabled=False,

@@ -27,6 +27,7 @@ CLIENTS = {
         "DeserializingConsumer",
     },
     "faust": {"App"},
+    "agents": {"App"},  # agents/transport.py: faust.App with its consumer's shorter fetch wait
 }
 # Options that name where to connect: set beside kafka_security's, they would override them.
 OWN_SERVERS = {"bootstrap_servers", "broker", "bootstrap.servers"}
