@@ -30,7 +30,7 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         # Faust passes no setting for it; the consumer hands this to its fetcher in start(),
-        # which has not run yet (tests/unit/test_transport.py checks the fetcher's value).
+        # which has not run yet (tests/unit/test_worker_fetch_wait.py checks it).
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
         return consumer
 
