@@ -23,6 +23,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
@@ -40,6 +41,8 @@ from app.writer import ResponseWriter
 log = logging.getLogger(__name__)
 POLL_S = 0.05
 STOP_FLUSH_S = 10.0
+# One delivery report: (a ResponseWriter and its seq, or a future and 0; error; offset).
+Report = tuple[Any, int, KafkaError | None, int]
 # The largest record the writer's producers send (librdkafka's default, made explicit): the
 # edge refuses a request whose record would not fit (413) before sending anything.
 MAX_RECORD_BYTES = 1_000_000
@@ -73,7 +76,8 @@ class Publisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pollers: list[threading.Thread] = []
         self._closing = False
-        self._reports: list[tuple[Any, int, KafkaError | None, int]] = []
+        # Delivery reports, appended by the poll threads, taken by the event loop (_drain).
+        self._reports: deque[Report] = deque()
         self._dirty: dict[ResponseWriter, None] = {}
         self._scheduled = False
         self.writing: dict[str, ResponseWriter] = {}  # responses not ended yet: beats go to these
@@ -141,7 +145,7 @@ class Publisher:
         # With the poll threads gone, flush's own callbacks fill _reports from this one thread.
         for producer in (self._batching, self._producer):
             await self._loop.run_in_executor(None, producer.flush, STOP_FLUSH_S)
-        self._delivered(self._take_reports())
+        self._drain()
 
     async def __aenter__(self) -> Publisher:
         await self.start()
@@ -191,7 +195,12 @@ class Publisher:
             producer.produce(topic, value, key, part, on_delivery=report, **extra)
 
     def _report(self, target: Any, seq: int, err: KafkaError | None, msg: Message) -> None:
-        # In the poll thread: only record it; the event loop applies it.
+        # In a poll thread (or the loop's own, on a full queue): only record it. One deque for
+        # the process's life, appended here and popped only by the loop: each is atomic. It was
+        # a list swapped for a fresh one by whichever poll thread handed reports over; a report
+        # the other thread appended to the list it had just looked up, after the loop had
+        # applied that list, was lost, and its writer waited for it for ever (two responses
+        # stuck mid-stream in 12 minutes of a soak on a loaded machine; the watchdog ended them).
         self._reports.append((target, seq, err, msg.offset() or 0))
 
     def _poll(self, producer: Producer) -> None:
@@ -200,15 +209,16 @@ class Publisher:
             producer.poll(POLL_S)
             if self._reports:
                 try:
-                    self._loop.call_soon_threadsafe(self._delivered, self._take_reports())
+                    self._loop.call_soon_threadsafe(self._drain)
                 except RuntimeError:  # the loop is gone: nobody is waiting any more
                     return
 
-    def _take_reports(self) -> list[tuple[Any, int, KafkaError | None, int]]:
-        reports, self._reports = self._reports, []
-        return reports
+    def _drain(self) -> None:
+        """In the event loop: apply every report there is (none, if an earlier call took them)."""
+        reports = self._reports
+        self._delivered([reports.popleft() for _ in range(len(reports))])
 
-    def _delivered(self, reports: list[tuple[Any, int, KafkaError | None, int]]) -> None:
+    def _delivered(self, reports: list[Report]) -> None:
         for target, seq, err, offset in reports:
             if isinstance(target, ResponseWriter):
                 target._stored(seq, err, offset)
