@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 from app import events
 from app.edge import sse
-from app.edge.frame import Frame, frame_of
 from app.edge.metrics import Metrics
-from app.edge.tracked import Tracked, key_parts
+from app.edge.tracked import Frame, Tracked, frame_of, key_parts
 from app.errors import Unavailable
 from app.storage.records import RAW
 from app.storage.store import Store

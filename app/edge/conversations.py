@@ -21,12 +21,12 @@ from starlette.responses import JSONResponse, Response
 
 from app import conversation
 from app.edge import access, sse, turn_cursor, withhold
-from app.edge.frame import DATA, SEQ, TERMINAL, TEXT, Frame
 from app.edge.multiplex import Merge, relabel
 from app.edge.recent_turns import Opened, arrivals
 from app.edge.resume import Body, Reader
 from app.edge.state import EdgeState
 from app.edge.stream import EventStream
+from app.edge.tracked import DATA, SEQ, TERMINAL, TEXT, Frame
 from app.edge.turn_cursor import TurnCursor
 from app.errors import (
     BadCursor,

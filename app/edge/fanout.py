@@ -24,11 +24,10 @@ from app.contract import index
 from app.deadletter import DeadLetters
 from app.edge import sse
 from app.edge.directory import Directory, Entry
-from app.edge.frame import Frame, frame_of
 from app.edge.metrics import Metrics
 from app.edge.pace import QUIET_WAIT_MS, Pacer
 from app.edge.recent_turns import RecentTurns
-from app.edge.tracked import Subscription, Tracked, view_key
+from app.edge.tracked import DATA, Frame, Subscription, Tracked, frame_of, view_key
 from app.errors import DecodeError
 from app.settings import Settings
 from app.tracing import Tracing
@@ -272,12 +271,10 @@ class Fanout:
         return tracked
 
     def _remember(self, tracked: Tracked, frame: Frame) -> None:
-        recent = tracked.recent
-        before = recent.size
-        recent.append(frame)
-        if len(recent) > self.settings.edge_buffer_events:
-            recent.popleft()
-        self._buffered += recent.size - before
+        tracked.recent.append(frame)
+        self._buffered += len(frame[DATA])
+        if len(tracked.recent) > self.settings.edge_buffer_events:
+            self._buffered -= len(tracked.recent.popleft()[DATA])
         self._lru[tracked.rid] = None
         self._lru.move_to_end(tracked.rid)
         while self._buffered > self.settings.edge_buffer_bytes and len(self._lru) > 1:
@@ -285,7 +282,7 @@ class Fanout:
             self._drop_ring(self.responses[oldest])
 
     def _drop_ring(self, tracked: Tracked) -> None:
-        self._buffered -= tracked.recent.size
+        self._buffered -= sum(len(f[DATA]) for f in tracked.recent)
         tracked.recent.clear()
 
     async def _sweep(self) -> None:

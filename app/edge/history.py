@@ -22,10 +22,9 @@ from aiokafka.errors import KafkaError
 from app import events
 from app.edge import sse
 from app.edge.archive import Archive
-from app.edge.frame import SEQ, Frame, frame_of
 from app.edge.metrics import Metrics
 from app.edge.pool import ConsumerPool, read_from
-from app.edge.tracked import Tracked, key_parts
+from app.edge.tracked import SEQ, Frame, Tracked, frame_of, key_parts
 from app.errors import DecodeError, NotRetained, Unavailable
 from app.ordering import Order
 from app.settings import Settings

@@ -13,9 +13,8 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Generic, TypeVar
 
 from app.edge import sse
-from app.edge.frame import DATA, SEQ, TERMINAL, Frame
 from app.edge.resume import Body, Reader
-from app.edge.tracked import Tracked
+from app.edge.tracked import DATA, SEQ, TERMINAL, Frame, Tracked
 from app.errors import BadCursor, BadRequest, TooManyStreams
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,9 @@ from typing import Generic, TypeVar
 
 from app.edge import sse
 from app.edge.fanout import Fanout
-from app.edge.frame import DATA, SEQ, TERMINAL, TS, Frame
 from app.edge.history import History
 from app.edge.metrics import Metrics
-from app.edge.tracked import Subscription, Tracked
+from app.edge.tracked import DATA, SEQ, TERMINAL, TS, Frame, Subscription, Tracked
 from app.errors import CursorBeyondEnd, NotRetained, Unavailable
 
 # A reader whose catch-up finds nothing new this many times in a row is ended (a hole in the

@@ -36,11 +36,10 @@ from app.edge import (
     sse,
     withhold,
 )
-from app.edge.frame import SEQ, SOURCE, TEXT
 from app.edge.resume import Body, Reader, wire
 from app.edge.state import EdgeState
 from app.edge.stream import EventStream
-from app.edge.tracked import Tracked, view_key
+from app.edge.tracked import SEQ, SOURCE, TEXT, Tracked, view_key
 from app.errors import (
     BadRequest,
     BodyTooLarge,
@@ -245,7 +244,9 @@ async def cancel(request: Request) -> Response:
     try:
         # Every worker reads the whole control topic; the one running the response stops it.
         async with asyncio.timeout(KAFKA_WRITE_TIMEOUT_S):
-            await edge.publisher.send(edge.settings.control_topic, tracked.rid, action.encode())
+            await edge.publisher.send(
+                edge.settings.control_topic, tracked.rid, action.encode()
+            )
     except KAFKA_FAULTS as exc:
         if over:  # nothing to stop: only the audit record of the attempt is lost
             log.warning("cancel of finished %s not recorded: %r", tracked.rid, exc)

@@ -11,10 +11,9 @@ import pytest
 from app import events
 from app.edge import sse
 from app.edge.archive import Archive
-from app.edge.frame import DATA
 from app.edge.history import History
 from app.edge.metrics import Metrics
-from app.edge.tracked import Tracked, view_key
+from app.edge.tracked import DATA, Tracked, view_key
 from app.errors import NotRetained
 from app.settings import Settings
 from app.storage import migrate

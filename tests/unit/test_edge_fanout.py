@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-from array import array
 
 from app import events
 from app.contract.index import IndexRecord
 from app.edge.directory import Directory, Entry
 from app.edge.fanout import Fanout
-from app.edge.frame import DATA, SEQ, TERMINAL
-from app.edge.ring import Ring
+from app.edge.tracked import DATA, SEQ, TERMINAL
 from tests.unit.test_reader import SETTINGS, feed, make
 
 
@@ -128,9 +126,7 @@ def test_the_ring_budget_across_responses_survives_eviction() -> None:
 
 
 def test_rings_and_the_directory_hold_nothing_the_garbage_collector_walks() -> None:
-    # Held as objects, 500 responses' rings made the edge's full collections ~200 ms long;
-    # as tuples, they were most of Python's small-object arenas (ring.py). A ring now holds its
-    # frames in buffers and arrays: a fixed handful of objects, none of them one per frame.
+    # Held as objects, 500 responses' rings made the edge's full collections ~200 ms long.
     fanout, _ = make()
     for seq in range(1, 50):
         feed(fanout, seq)
@@ -140,9 +136,6 @@ def test_rings_and_the_directory_hold_nothing_the_garbage_collector_walks() -> N
     gc.collect()  # the collector untracks a tuple of atomic values when it first sees it
     tracked = fanout.responses["r"]
     assert len(tracked.recent) == SETTINGS.edge_buffer_events
-    held = [x for x in gc.get_referents(tracked.recent) if x is not Ring]  # (and its type)
-    assert len(held) == len(Ring.__slots__)
-    assert {type(x) for x in held} <= {bytearray, array, int, list, dict}
-    assert [x for x in held if isinstance(x, list)] == [["answer"]]  # its one source
+    assert not any(gc.is_tracked(f) for f in tracked.recent)
     assert not any(gc.is_tracked(held) for held in directory._entries.values())
     assert directory.get("gone") == Entry("gone", 2, 40, 1000.0, 7, "done")

@@ -8,10 +8,10 @@ import asyncio
 from typing import Any
 
 from app import events
-from app.edge.frame import DATA
 from app.edge.resume import wire
 from app.edge.sse import PING
 from app.edge.stream import EventStream, Streams
+from app.edge.tracked import DATA
 from app.events import Event
 from app.settings import Settings
 from tests.unit.test_reader import feed, make

@@ -10,12 +10,12 @@ import pytest
 from app import events
 from app.deadletter import DeadLetters
 from app.edge.fanout import Fanout
-from app.edge.frame import SEQ, Frame
 from app.edge.history import History
 from app.edge.metrics import Metrics
 from app.edge.pool import ConsumerPool
 from app.edge.resume import Reader, wire
 from app.edge.sse import PING
+from app.edge.tracked import SEQ, Frame
 from app.errors import CursorBeyondEnd
 from app.events import Event
 from app.settings import Settings
