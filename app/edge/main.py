@@ -57,12 +57,20 @@ class EdgeApp(Starlette):
         await self._entry(scope, receive, send)
 
     async def _dispatch(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            scope[RAW_SEND] = send
-            path: str = scope.get("path", "")
-            if path.startswith(RESPONSE_PATH):  # this request's log lines carry its rid
-                logs.bind(path[len(RESPONSE_PATH) :].partition("/")[0][:200])
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        scope[RAW_SEND] = send
+        path: str = scope.get("path", "")
+        if path.startswith(RESPONSE_PATH):  # this request's log lines carry its rid
+            logs.bind(path[len(RESPONSE_PATH) :].partition("/")[0][:200])
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # The server's send is a method of its request object, which holds this scope: left
+            # here, every request is a reference cycle, freed only by a full collection (a
+            # loaded edge made ~6 MB of such garbage a minute, and its arenas stayed allocated).
+            scope.pop(RAW_SEND, None)
 
 
 def create_app(settings: Settings) -> Starlette:
