@@ -1,11 +1,12 @@
 """The edge process's one Kafka consumer and its in-memory fan-out.
 
-It follows <prefix>.events and <prefix>.responses from their ends (no history is preloaded),
-in `getmany` batches. Each event is decoded once, judged by the ordering rule (app/ordering.py)
+It follows <prefix>.events and <prefix>.responses from their ends (follow.py), in `getmany`
+batches. Each event is decoded once, judged by the ordering rule (app/ordering.py)
 for its response, framed once from its stored bytes and pushed to that response's subscribers.
 Index records only make a response known here (created, partition, first offset); how it ended
 comes from its events. A finished response leaves memory `edge_finished_keep_s` after its
-terminal event, into the bounded directory. Readers never touch Kafka on the live path.
+terminal event, into the bounded directory. Readers never touch Kafka on the live path. Each
+response keeps a ring of recent frames for readers catching up, within one budget (rings.py).
 """
 
 from __future__ import annotations
@@ -13,21 +14,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 
-from app import consumers, events, ids, kafka_security, views
+from app import consumers, events, ids, views
 from app.contract import index
 from app.deadletter import DeadLetters
-from app.edge import sse
+from app.edge import follow, sse
 from app.edge.directory import Directory, Entry
 from app.edge.metrics import Metrics
-from app.edge.pace import QUIET_WAIT_MS, Pacer
+from app.edge.pace import Pacer
 from app.edge.recent_turns import RecentTurns
-from app.edge.tracked import DATA, Frame, Subscription, Tracked, frame_of, view_key
+from app.edge.rings import Rings
+from app.edge.tracked import Subscription, Tracked, frame_of, view_key
 from app.errors import DecodeError
 from app.settings import Settings
 from app.tracing import Tracing
@@ -48,8 +49,7 @@ class Fanout:
         self.directory = Directory(settings.edge_directory_size)
         self.partitions: dict[str, int] = {}
         self._finished: deque[tuple[float, str]] = deque()  # (monotonic end, rid), in end order
-        self._lru: OrderedDict[str, None] = OrderedDict()  # responses with frames in a ring
-        self._buffered = 0
+        self.rings = Rings(settings.edge_buffer_events, settings.edge_buffer_bytes)
         self.consumed = 0  # events accepted, not yet counted in the metric
         self._arrivals: dict[str, list[asyncio.Future[None]]] = {}
         self._consumer: AIOKafkaConsumer | None = None
@@ -77,10 +77,12 @@ class Fanout:
         self._views = {s.view_topic(name): name for name in views.names()}
         # The views have a consumer of their own: in the live path's fetches, their 24 idle
         # partitions cost the edge 26 -> 34 µs per token and 500 x 30's p99 22 -> 66 ms (bench).
-        self._consumer = await _from_end(
+        self._consumer = await follow.from_end(
             s, (s.responses_topic, s.events_topic), partitions, self.positions
         )
-        self._views_consumer = await _from_end(s, tuple(self._views), partitions, self.positions)
+        self._views_consumer = await follow.from_end(
+            s, tuple(self._views), partitions, self.positions
+        )
         self._pacer.attach(self._consumer)
         self._tasks = [
             asyncio.create_task(self._run()),
@@ -99,7 +101,7 @@ class Fanout:
     async def _run_views(self) -> None:
         assert self._views_consumer is not None
         while True:
-            batches = await _fetch(self._views_consumer)
+            batches = await follow.fetch(self._views_consumer)
             now = time.monotonic()
             for tp, records in batches.items():
                 view = self._views[tp.topic]
@@ -115,7 +117,7 @@ class Fanout:
         events_topic = self.settings.events_topic
         traced = self.tracing.on
         while True:
-            batches = await _fetch(self._consumer)
+            batches = await follow.fetch(self._consumer)
             now = time.monotonic()
             count = 0
             for tp, records in batches.items():
@@ -132,7 +134,7 @@ class Fanout:
             self._pacer.consumed(count, now)
             if self.consumed:
                 self.metrics.events_in.inc(self.consumed)
-                self.metrics.buffered.set(self._buffered)
+                self.metrics.buffered.set(self.rings.bytes)
                 self.consumed = 0
 
     def on_event(
@@ -165,7 +167,7 @@ class Fanout:
             tracked.status = event.type
             self._finished.append((now, tracked.rid))
         frame = frame_of(event, sse.frame(event, value))
-        self._remember(tracked, frame)
+        self.rings.remember(tracked, frame)
         self.consumed += 1  # into the metric once per batch: a Counter.inc takes a lock
         for sub in tracked.subscribers:
             sub.push(frame)
@@ -185,17 +187,8 @@ class Fanout:
             tracked.delivery = span
 
     def lag(self) -> dict[str, int]:
-        """Records in Kafka not yet read here, per topic: each partition's high watermark (as
-        of the last fetch) minus this edge's position. Computed at scrape time."""
-        out: dict[str, int] = {}
-        for consumer in (self._consumer, self._views_consumer):
-            if consumer is None:
-                continue
-            for tp in consumer.assignment():
-                high, pos = consumer.highwater(tp), self.positions.get(tp)
-                if high is not None and pos is not None:
-                    out[tp.topic] = out.get(tp.topic, 0) + max(0, high - pos)
-        return out
+        """Records in Kafka not yet read here, per topic (follow.lag)."""
+        return follow.lag([self._consumer, self._views_consumer], self.positions)
 
     def on_index(self, value: bytes | None) -> None:
         try:
@@ -270,21 +263,6 @@ class Fanout:
                 waiter.set_result(None)
         return tracked
 
-    def _remember(self, tracked: Tracked, frame: Frame) -> None:
-        tracked.recent.append(frame)
-        self._buffered += len(frame[DATA])
-        if len(tracked.recent) > self.settings.edge_buffer_events:
-            self._buffered -= len(tracked.recent.popleft()[DATA])
-        self._lru[tracked.rid] = None
-        self._lru.move_to_end(tracked.rid)
-        while self._buffered > self.settings.edge_buffer_bytes and len(self._lru) > 1:
-            oldest, _ = self._lru.popitem(last=False)
-            self._drop_ring(self.responses[oldest])
-
-    def _drop_ring(self, tracked: Tracked) -> None:
-        self._buffered -= sum(len(f[DATA]) for f in tracked.recent)
-        tracked.recent.clear()
-
     async def _sweep(self) -> None:
         keep_s = self.settings.edge_finished_keep_s
         orphan_s = keep_s + ORPHAN_IDLE_TIMEOUTS * self.settings.response_idle_timeout_s
@@ -318,11 +296,10 @@ class Fanout:
         if tracked.delivery is not None:  # no reader ever wrote its first event
             tracked.delivery.end()
             tracked.delivery = None
-        self._lru.pop(tracked.rid, None)
-        self._drop_ring(tracked)
+        self.rings.drop(tracked)
         self.metrics.tracked.set(len(self.responses))
         self.metrics.directory.set(len(self.directory))
-        self.metrics.buffered.set(self._buffered)
+        self.metrics.buffered.set(self.rings.bytes)
 
     def arrival(self, rid: str) -> asyncio.Future[None]:
         """A future resolved when `rid` becomes tracked here (a just-created response)."""
@@ -345,40 +322,3 @@ class Fanout:
     def unsubscribe(self, tracked: Tracked, sub: Subscription) -> None:
         tracked.subscribers.discard(sub)
         sub.close()
-
-
-async def _from_end(
-    s: Settings, topics: tuple[str, ...], partitions: dict[str, int],
-    positions: dict[TopicPartition, int],
-) -> AIOKafkaConsumer:  # fmt: skip
-    """A consumer assigned every partition of `topics`, at their ends, resolved now (not lazily
-    at the first fetch), so /healthz is only live once nothing written from here on can be
-    missed. Older responses are looked up."""
-    consumer = AIOKafkaConsumer(
-        **kafka_security.aiokafka_options(s),
-        enable_auto_commit=False,
-        fetch_max_wait_ms=QUIET_WAIT_MS,
-        max_partition_fetch_bytes=4 << 20,
-        client_id="tokenrelay-edge",
-    )
-    await consumers.start(consumer)
-    tps = [TopicPartition(topic, p) for topic in topics for p in range(partitions[topic])]
-    consumer.assign(tps)
-    ends = await consumer.end_offsets(tps)
-    for tp in tps:
-        consumer.seek(tp, ends[tp])
-        positions[tp] = ends[tp]
-    return consumer
-
-
-async def _fetch(consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
-    """The next batch; aiokafka reconnects by itself, so a fetch error must not end a reader."""
-    while True:
-        try:
-            batch: dict[TopicPartition, list[Any]] = await consumer.getmany(
-                timeout_ms=1000, max_records=5000
-            )
-            return batch
-        except KafkaError as exc:
-            log.warning("fetch failed, retrying: %r", exc)
-            await asyncio.sleep(1.0)

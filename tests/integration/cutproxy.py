@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+ACCEPT_SETTLE_S = 0.1
+
 
 class CuttingProxy:
     def __init__(
@@ -34,23 +36,26 @@ class CuttingProxy:
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A connection accepted just before the close starts its task a few iterations on.
+        await asyncio.sleep(ACCEPT_SETTLE_S)
+        while self._tasks:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
+        await asyncio.sleep(0)  # the aborted sockets close in the next iteration of the loop
 
     async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
         self.connections += 1
+        server_w: asyncio.StreamWriter | None = None
         try:
-            server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            client_w.transport.abort()
-            self._tasks.discard(task)
-            return
-        try:
+            try:
+                server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+            except OSError:
+                return
             pipes = [
                 asyncio.create_task(self._pipe(client_r, server_w, None)),
                 asyncio.create_task(self._pipe(server_r, client_w, self.cut_bytes)),
@@ -64,9 +69,10 @@ class CuttingProxy:
             for pipe in pipes:
                 pipe.cancel()
             await asyncio.gather(*pipes, return_exceptions=True)
-        finally:
+        finally:  # cancelled too (the proxy closing), even while connecting: no socket left open
             client_w.transport.abort()
-            server_w.transport.abort()
+            if server_w is not None:
+                server_w.transport.abort()
             self._tasks.discard(task)
 
     @staticmethod

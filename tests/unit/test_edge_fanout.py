@@ -87,7 +87,7 @@ def test_in_progress_responses_nobody_reads_are_dropped_after_long_silence() -> 
     assert "r" in fanout.responses  # a reader is waiting on it
     fanout.unsubscribe(fanout.responses["r"], sub)
     fanout.evict_orphans(idle_before=1.0)
-    assert not fanout.responses and fanout._buffered == 0
+    assert not fanout.responses and fanout.rings.bytes == 0
 
 
 def test_the_directory_is_bounded_least_recently_used_first_out() -> None:
@@ -119,10 +119,10 @@ def test_the_ring_budget_across_responses_survives_eviction() -> None:
             feed(fanout, seq, rid=rid)
         feed(fanout, 6, events.DONE, rid=rid)
     held = [f for t in fanout.responses.values() for f in t.recent]
-    assert fanout._buffered == sum(len(f[DATA]) for f in held) <= 1000
+    assert fanout.rings.bytes == sum(len(f[DATA]) for f in held) <= 1000
     assert 0 < len(held) < 18  # the budget dropped the least recent rings
     fanout.evict(ended_before=1.0)
-    assert fanout._buffered == 0 and not fanout.responses
+    assert fanout.rings.bytes == 0 and not fanout.responses
 
 
 def test_rings_and_the_directory_hold_nothing_the_garbage_collector_walks() -> None:
