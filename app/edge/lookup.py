@@ -10,6 +10,11 @@ per retained response of the partition: tolerable for the rare resume of such an
 edge, and bounded by the shared consumer pool. Not found: wait up to the caller's
 budget for a just-created response to arrive live. Before that wait, storage (archive.py): a
 response whose index records Kafka no longer holds is served from there.
+
+A reader racing its POST (the common case: a client creates, then reads at once) skips the
+search: a response created after this edge began following its topics arrives live, so the
+reader waits for that first. Searched, it was adopted from the index, not followed from its
+start, and read its first events back from Kafka: a lookup and a catch-up read per response.
 """
 
 from __future__ import annotations
@@ -70,15 +75,20 @@ class Locator:
         started = time.monotonic()
         arrival = fanout.arrival(rid)
         try:
-            record = await self._search(rid)
-            if record is not None:
-                return fanout.adopt(record)
-            # Storage next, unless the id was made so recently that it is surely on its way
-            # to Kafka (a reader racing its POST): that wait costs no database query.
             created = ids.created_ms(rid)
             fresh = created is not None and time.time() * 1000 - created < (
                 wait_s * 1000 + CLOCK_SKEW_MS
             )
+            if fresh and _arrives_live(fanout, created):
+                await asyncio.wait([arrival], timeout=wait_s)
+                tracked = fanout.responses.get(rid)
+                if tracked is not None:
+                    return tracked
+            record = await self._search(rid)  # not arrived: a writer's clock far ahead, say
+            if record is not None:
+                return fanout.adopt(record)
+            # Storage next, unless the id was made so recently that it is surely on its way
+            # to Kafka (a reader racing its POST): that wait costs no database query.
             stored = None if fresh else await self._stored(rid)
             if stored is not None:
                 return stored
@@ -141,6 +151,13 @@ class Locator:
                 if latest is not None and latest.terminal:
                     return latest  # nothing after its end adds anything
         return latest
+
+
+def _arrives_live(fanout: Fanout, created: float | None) -> bool:
+    """Created after this edge began following its topics (give or take clock skew): every
+    record of it comes through the live consumer."""
+    since = fanout.following_since_ms
+    return since is not None and created is not None and created > since + CLOCK_SKEW_MS
 
 
 def _merge(
