@@ -13,7 +13,7 @@ from agents import hooks
 from agents.app import make_app
 from agents.drain import Drain, DrainingWorker
 from agents.metrics import WorkerMetrics
-from app.heap import settle_heap
+from app.heap import TRIM_EVERY_S, release_free_memory, settle_heap
 from app.settings import Settings
 from app.storage.migrate import upgrade_if_sqlite
 from app.topics import ensure_topics
@@ -43,6 +43,10 @@ def run_worker(settings: Settings) -> int:
             ready = True
             settle_heap()
             log.warning("worker ready: %d partitions assigned", len(assigned))
+
+    @hooks.timer(app, interval=TRIM_EVERY_S, name="heap-trim")
+    async def trim_heap() -> None:
+        await asyncio.to_thread(release_free_memory)
 
     # faust and aiokafka log every send at debug level; left enabled, building those records
     # costs more CPU than sequencing the event.
