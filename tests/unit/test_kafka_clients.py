@@ -120,7 +120,7 @@ def test_every_client_goes_through_kafka_security() -> None:
     assert not bare, "Kafka clients built without app/kafka_security.py's options: " + str(bare)
     overriding = [f"{s.where} {s.client}" for s in sites if s.own_servers]
     assert not overriding, "Kafka clients that set their own servers: " + str(overriding)
-    for module in ("app/producer.py", "app/topics.py", "agents/app.py", "app/edge/fanout.py"):
+    for module in ("app/producer.py", "app/topics.py", "agents/app.py", "app/edge/follow.py"):
         assert any(s.where.startswith(module) for s in sites), f"no client found in {module}"
 
 
