@@ -2,7 +2,7 @@
 
 No history is preloaded: a consumer is assigned every partition of its topics at their ends,
 resolved now, so /healthz is only live once nothing written from here on can be missed. Older
-responses are looked up (lookup.py) or read back by catch-up reads (resume.py).
+responses are looked up (lookup.py) or read back by catch-up reads (history.py).
 """
 
 from __future__ import annotations

@@ -244,9 +244,7 @@ async def cancel(request: Request) -> Response:
     try:
         # Every worker reads the whole control topic; the one running the response stops it.
         async with asyncio.timeout(KAFKA_WRITE_TIMEOUT_S):
-            await edge.publisher.send(
-                edge.settings.control_topic, tracked.rid, action.encode()
-            )
+            await edge.publisher.send(edge.settings.control_topic, tracked.rid, action.encode())
     except KAFKA_FAULTS as exc:
         if over:  # nothing to stop: only the audit record of the attempt is lost
             log.warning("cancel of finished %s not recorded: %r", tracked.rid, exc)
